@@ -1,0 +1,1 @@
+"""checker: provisions PostgreSQL, drives taskhub with Locust scenarios, audits, reports."""

@@ -1,0 +1,47 @@
+"""A migrated, uniquely named database on a provider's server: what `db up` and `run` use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import URL
+
+from checker import migrate
+from checker.janitor import DatabaseJanitor
+from checker.provision import Provider, Server
+from checker.provision.dsn import DsnProvider
+from checker.provision.reaper import Reaper
+from taskhub.db import libpq_url
+
+
+@dataclass(frozen=True)
+class MigratedDatabase:
+    """A database at head (`url`) on a running server."""
+
+    server: Server
+    url: URL
+
+
+@contextmanager
+def migrated_database(provider: Provider) -> Iterator[MigratedDatabase]:
+    """Start the provider, create a fresh database, migrate it to head, yield its URL.
+
+    On exit the database and the server go, unless the provider keeps them (`--keep`).
+    """
+    with provider as server, ExitStack() as cleanup:
+        janitor = DatabaseJanitor(server.url)
+        cleanup.callback(janitor.close)
+        janitor.sweep_stale()
+        url = janitor.create()
+        assert url.database is not None
+        if not provider.keep:
+            if isinstance(provider, DsnProvider):
+                # The server outlives us: if we are killed, the reaper drops the database.
+                reaper = Reaper([{"kind": "drop_database", "conninfo": libpq_url(server.url),
+                                  "name": url.database}])
+                cleanup.callback(reaper.release)
+            cleanup.callback(janitor.drop, url.database)
+        migrate.upgrade(url)
+        yield MigratedDatabase(server, url)

@@ -1,0 +1,21 @@
+"""Errors the checker reports to people; the CLI maps each kind to one exit code."""
+
+from __future__ import annotations
+
+
+class CheckerError(Exception):
+    """A failure explained in one line; `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UsageError(CheckerError):
+    """Bad usage or configuration: a wrong flag, a malformed URL, an unknown provider."""
+
+    exit_code = 2
+
+
+class InfrastructureError(CheckerError):
+    """PostgreSQL could not be provided: Docker unreachable, server failed, DSN unreachable."""
+
+    exit_code = 3

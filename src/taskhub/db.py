@@ -1,0 +1,36 @@
+"""Engines and URLs: every connection of the data layer uses psycopg 3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, make_url
+
+_DRIVERLESS = {"postgres", "postgresql", "postgresql+psycopg2"}
+
+
+def sqlalchemy_url(url: str | URL) -> URL:
+    """Parse a libpq-style or SQLAlchemy URL and pin the psycopg 3 driver.
+
+    Raises ValueError with a readable message for anything that is not a PostgreSQL URL.
+    """
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except Exception as exc:  # SQLAlchemy raises ArgumentError with the URL in the text
+        raise ValueError(f"not a database URL: {exc.__class__.__name__}") from None
+    if parsed.drivername in _DRIVERLESS:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername != "postgresql+psycopg":
+        raise ValueError(f"not a PostgreSQL URL (scheme {parsed.drivername!r})")
+    return parsed
+
+
+def libpq_url(url: str | URL) -> str:
+    """The same URL in the `postgresql://` form that psql and libpq accept (password shown)."""
+    return sqlalchemy_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """An engine on psycopg 3 with pre-ping, so a restarted server is noticed, not fatal."""
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(sqlalchemy_url(url), **kwargs)
