@@ -1,0 +1,87 @@
+"""Password policy and hashing: NFKC + a byte cap, zxcvbn strength, Argon2id, reuse check.
+
+Pure functions (no database). Every function takes the password as the user typed it and
+normalises it itself, so hashing and verifying can never disagree about the form.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+from functools import cache
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
+
+from taskhub.errors import InputTooLarge, WeakPassword
+from taskhub.settings import Argon2Params, Settings
+
+ZXCVBN_MAX_CHARS = 72
+"""zxcvbn refuses longer input; the strength of a longer password is judged on its start."""
+
+_zxcvbn_lock = threading.Lock()  # zxcvbn keeps the user inputs in a module-level dictionary
+
+
+@cache
+def hasher(params: Argon2Params) -> PasswordHasher:
+    """The Argon2id hasher for these parameters (one per parameter set)."""
+    return PasswordHasher(time_cost=params.time_cost, memory_cost=params.memory_cost,
+                          parallelism=params.parallelism, type=Type.ID)
+
+
+def normalise(password: str, settings: Settings) -> str:
+    """The NFKC form of `password`; InputTooLarge if it (or the input) exceeds the byte cap."""
+    limit = settings.max_password_bytes
+    if len(password.encode()) > limit:  # checked first: NFKC can expand input up to 18 times
+        raise InputTooLarge(f"password longer than {limit} bytes (UTF-8)")
+    normal = unicodedata.normalize("NFKC", password)
+    if len(normal.encode()) > limit:
+        raise InputTooLarge(f"password longer than {limit} bytes (UTF-8) once normalised")
+    return normal
+
+
+def hash_password(password: str, settings: Settings) -> str:
+    """An Argon2id PHC string (`$argon2id$v=19$m=...`) of the normalised password."""
+    return hasher(settings.argon2).hash(normalise(password, settings))
+
+
+def verify(stored_hash: str, password: str, settings: Settings) -> bool:
+    """Whether `password` matches `stored_hash` (whatever parameters that hash was made with)."""
+    try:
+        return hasher(settings.argon2).verify(stored_hash, normalise(password, settings))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored_hash: str, settings: Settings) -> bool:
+    """Whether `stored_hash` was made with parameters other than the current settings'."""
+    return hasher(settings.argon2).check_needs_rehash(stored_hash)
+
+
+def verify_dummy(password: str, settings: Settings) -> None:
+    """Spend the time of one verification, for logins with an unknown email."""
+    verify(_dummy_hash(settings.argon2), password, settings)
+
+
+@cache
+def _dummy_hash(params: Argon2Params) -> str:
+    return hasher(params).hash("taskhub dummy password: never matches a login")
+
+
+def check_strength(password: str, email: str, settings: Settings) -> None:
+    """Raise WeakPassword (with zxcvbn's warning and suggestions) below the minimum score."""
+    local = email.partition("@")[0]
+    inputs = [email, local, *(part for part in re.split(r"[^\w]+", local) if part)]
+    with _zxcvbn_lock:
+        verdict = zxcvbn(normalise(password, settings)[:ZXCVBN_MAX_CHARS], user_inputs=inputs)
+    if verdict["score"] < settings.min_password_score:
+        feedback = verdict["feedback"]
+        raise WeakPassword(verdict["score"], feedback["warning"], feedback["suggestions"])
+
+
+def matches_any(password: str, stored_hashes: Iterable[str], settings: Settings) -> bool:
+    """Whether `password` matches any of `stored_hashes` (for the no-reuse rule)."""
+    return any(verify(stored, password, settings) for stored in stored_hashes)
