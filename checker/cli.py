@@ -47,15 +47,20 @@ def db_up(db: DbOption = None, dsn: DsnOption = None, keep: KeepOption = False) 
     provider = select_provider(db, dsn, keep=keep)
     with migrated_database(provider) as database:
         url = database.url
-        print(libpq_url(url), flush=True)
         err.print(f"[green]ready[/]: {provider.name} server, database {url.database} at head "
                   f"({migrate.current(url)})")
         if keep:
             hint = database.server.stop_hint or f"DROP DATABASE {url.database} WITH (FORCE)"
             err.print(f"kept running; stop it with: {hint}")
-            return
-        err.print("press Ctrl-C to stop and remove it")
-        _wait_for_interrupt()
+        else:
+            err.print("press Ctrl-C to stop and remove it")
+        # The URL comes last: whoever reads it may use the database (and interrupt us) at once.
+        try:
+            print(libpq_url(url), flush=True)
+            if not keep:
+                threading.Event().wait()
+        except KeyboardInterrupt:
+            err.print("stopping")
 
 
 @db_app.command("check")
@@ -127,13 +132,6 @@ def _reachable(url: URL) -> None:
     except psycopg.Error as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InfrastructureError(f"cannot connect to {describe(url)}: {reason}") from None
-
-
-def _wait_for_interrupt() -> None:
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        err.print("stopping")
 
 
 def _terminate(_signum: int, _frame: object) -> NoReturn:

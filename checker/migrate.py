@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -22,7 +23,7 @@ def alembic_config(url: URL | str | None = None, *, stdout: TextIO | None = None
     """An Alembic Config for the repository's migrations, pointed at `url`."""
     if not ALEMBIC_INI.is_file():
         raise FileNotFoundError(f"alembic.ini not found at {ALEMBIC_INI}")
-    config = Config(str(ALEMBIC_INI), stdout=stdout) if stdout else Config(str(ALEMBIC_INI))
+    config = Config(str(ALEMBIC_INI), output_buffer=stdout, stdout=stdout or sys.stdout)
     config.attributes["configure_logger"] = False
     if url is not None:
         config.attributes["url"] = url

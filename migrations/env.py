@@ -6,7 +6,7 @@ import os
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import URL, Connection, pool
+from sqlalchemy import URL, Connection, Engine, pool
 
 from taskhub.db import make_engine, sqlalchemy_url
 from taskhub.models import Base
@@ -54,16 +54,19 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     """Migrate over the caller's connection, or a short-lived engine on the URL."""
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _configure(connection)
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):
+        _configure(given)
         return
-    engine = make_engine(_url(), poolclass=pool.NullPool)
+    # pytest-alembic hands over an Engine under the same key.
+    engine = given if isinstance(given, Engine) else make_engine(_url(), poolclass=pool.NullPool)
     try:
         with engine.connect() as connection:
             _configure(connection)
+            connection.commit()
     finally:
-        engine.dispose()
+        if engine is not given:
+            engine.dispose()
 
 
 if context.is_offline_mode():

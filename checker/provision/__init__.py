@@ -22,10 +22,14 @@ def select_provider(kind: str | None = None, dsn: str | None = None, *,
     `auto` means: the DSN when one is given, else a container when a Docker engine answers,
     else the embedded server.
     """
+    if kind is None and dsn is not None:
+        kind = "dsn"  # an explicit --dsn wins over CHECKER_DB from the environment
     kind = (kind or os.environ.get("CHECKER_DB") or "auto").strip().lower()
     dsn = dsn if dsn is not None else os.environ.get("CHECKER_DSN")
     if kind not in KINDS:
         raise UsageError(f"unknown database provider {kind!r}: choose one of {', '.join(KINDS)}")
+    if dsn and kind in ("container", "embedded"):
+        raise UsageError(f"--dsn names an existing server; it cannot go with --db {kind}")
     if kind == "auto":
         kind = "dsn" if dsn else ("container" if docker_answers() else "embedded")
     if kind == "dsn":

@@ -52,10 +52,10 @@ def upgrade() -> None:
         _timestamp("password_changed_at"),
         _timestamp("created_at"),
         _timestamp("updated_at"),
-        sa.CheckConstraint("email = lower(btrim(email))", name="ck_users_email_normalised"),
+        sa.CheckConstraint("email = lower(btrim(email))", name=op.f("ck_users_email_normalised")),
         sa.CheckConstraint(
             "NOT must_change_password OR temp_password_expires_at IS NOT NULL",
-            name="ck_users_temp_password_expires",
+            name=op.f("ck_users_temp_password_expires"),
         ),
         sa.PrimaryKeyConstraint("id", name="pk_users"),
     )
@@ -81,7 +81,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True)),
         sa.CheckConstraint("expires_at > created_at",
-                           name="ck_auth_sessions_expires_after_created"),
+                           name=op.f("ck_auth_sessions_expires_after_created")),
         sa.PrimaryKeyConstraint("id", name="pk_auth_sessions"),
     )
     op.create_index("ix_auth_sessions_user_id", "auth_sessions", ["user_id"])
@@ -99,12 +99,12 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False, server_default=sa.text("1")),
         _timestamp("created_at"),
         _timestamp("updated_at"),
-        sa.CheckConstraint(f"status IN ({STATUSES})", name="ck_tasks_status_known"),
+        sa.CheckConstraint(f"status IN ({STATUSES})", name=op.f("ck_tasks_status_known")),
         sa.CheckConstraint("status <> 'completed' OR result IS NOT NULL",
-                           name="ck_tasks_completed_has_result"),
+                           name=op.f("ck_tasks_completed_has_result")),
         sa.CheckConstraint("status <> 'failed' OR error IS NOT NULL",
-                           name="ck_tasks_failed_has_error"),
-        sa.CheckConstraint("version >= 1", name="ck_tasks_version_positive"),
+                           name=op.f("ck_tasks_failed_has_error")),
+        sa.CheckConstraint("version >= 1", name=op.f("ck_tasks_version_positive")),
         sa.UniqueConstraint("id", "user_id", name="uq_tasks_id_user_id"),
         sa.PrimaryKeyConstraint("id", name="pk_tasks"),
     )
@@ -124,9 +124,10 @@ def upgrade() -> None:
             ["task_id", "user_id"], ["tasks.id", "tasks.user_id"],
             ondelete="CASCADE", name="fk_task_events_task_id_user_id_tasks",
         ),
-        sa.CheckConstraint(f"to_status IN ({STATUSES})", name="ck_task_events_to_status_known"),
+        sa.CheckConstraint(f"to_status IN ({STATUSES})",
+                           name=op.f("ck_task_events_to_status_known")),
         sa.CheckConstraint(f"from_status IS NULL OR from_status IN ({STATUSES})",
-                           name="ck_task_events_from_status_known"),
+                           name=op.f("ck_task_events_from_status_known")),
         sa.PrimaryKeyConstraint("id", name="pk_task_events"),
     )
     op.create_index("ix_task_events_task_id_id", "task_events", ["task_id", "id"])
