@@ -1,0 +1,107 @@
+"""Access tokens: HS256 JWTs whose `jti` names an `auth_sessions` row, checked on every use.
+
+A token is accepted only if PyJWT accepts it (pinned algorithm, signature, `exp iat sub jti`,
+issuer, audience, a few seconds of leeway) AND its session row exists, belongs to `sub`, is
+neither revoked nor expired, and was created after the user's last password change. Timestamps
+come from PostgreSQL's clock, so the token's `iat`/`exp` mirror the row.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import jwt
+from sqlalchemy import Engine
+
+from taskhub.errors import ConfigurationError, InvalidToken
+from taskhub.principal import Principal
+from taskhub.settings import Settings
+from taskhub.uow import UnitOfWork
+
+MIN_SECRET_BYTES = 32
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+REQUIRED_CLAIMS = ("exp", "iat", "sub", "jti", "iss", "aud")
+
+_REASONS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.InvalidSignatureError, "bad signature"),
+    (jwt.InvalidAlgorithmError, "algorithm not allowed"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.ImmatureSignatureError, "issued in the future"),
+    (jwt.DecodeError, "malformed"),
+)
+
+
+def _key(settings: Settings) -> str:
+    if len(settings.jwt_secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigurationError(f"jwt_secret must be at least {MIN_SECRET_BYTES} bytes")
+    if settings.jwt_algorithm not in HMAC_ALGORITHMS:
+        raise ConfigurationError(f"jwt_algorithm must be one of {sorted(HMAC_ALGORITHMS)}")
+    return settings.jwt_secret
+
+
+def issue(uow: UnitOfWork, settings: Settings, user_id: uuid.UUID) -> str:
+    """Open a session for `user_id` inside `uow`'s transaction and return its signed token."""
+    key = _key(settings)
+    row = uow.execute(
+        "WITH t AS (SELECT clock_timestamp() AS now) "
+        "INSERT INTO auth_sessions (user_id, created_at, expires_at) "
+        "SELECT :uid, now, now + make_interval(secs => :ttl) FROM t "
+        "RETURNING id, created_at, expires_at",
+        {"uid": user_id, "ttl": settings.access_token_ttl_seconds},
+    ).one()
+    claims = {
+        "sub": str(user_id), "jti": str(row.id),
+        "iat": int(row.created_at.timestamp()), "exp": int(row.expires_at.timestamp()),
+        "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
+    }
+    return jwt.encode(claims, key, algorithm=settings.jwt_algorithm)
+
+
+def verify(engine: Engine, settings: Settings, token: str) -> Principal:
+    """The principal a token proves, or InvalidToken with the reason."""
+    try:
+        claims = jwt.decode(
+            token, _key(settings), algorithms=[settings.jwt_algorithm],
+            audience=settings.jwt_audience, issuer=settings.jwt_issuer,
+            leeway=settings.jwt_leeway_seconds, options={"require": list(REQUIRED_CLAIMS)},
+        )
+    except jwt.MissingRequiredClaimError as exc:
+        raise InvalidToken(f"missing claim {exc.claim}") from None
+    except jwt.InvalidTokenError as exc:
+        reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), "invalid")
+        raise InvalidToken(reason) from None
+    try:
+        user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["jti"])
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidToken("malformed sub or jti") from None
+    with UnitOfWork.anonymous(engine) as uow:
+        row = uow.execute(
+            "SELECT s.user_id, s.revoked_at IS NOT NULL AS revoked, "
+            "       s.expires_at <= clock_timestamp() AS expired, "
+            "       s.created_at < u.password_changed_at AS superseded, "
+            "       u.must_change_password "
+            "FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = :jti",
+            {"jti": session_id},
+        ).one_or_none()
+    if row is None or row.user_id != user_id:
+        raise InvalidToken("unknown session")
+    if row.revoked:
+        raise InvalidToken("session revoked")
+    if row.expired:
+        raise InvalidToken("session expired")
+    if row.superseded:
+        raise InvalidToken("issued before the last password change")
+    return Principal(user_id, session_id, must_change_password=row.must_change_password)
+
+
+def revoke(uow: UnitOfWork, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> int:
+    """Revoke one session of `user_id` (or all of them when `session_id` is None)."""
+    result = uow.execute(
+        "UPDATE auth_sessions SET revoked_at = clock_timestamp() "
+        "WHERE user_id = :uid AND revoked_at IS NULL "
+        "AND (CAST(:sid AS uuid) IS NULL OR id = :sid)",
+        {"uid": user_id, "sid": session_id},
+    )
+    return result.rowcount

@@ -1,0 +1,62 @@
+"""Helpers shared by the integration tests (plain functions; the fixtures are in conftest)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, text
+
+from taskhub.principal import Principal
+from taskhub.settings import APP_ROLE
+from taskhub.users import UserRecord
+
+
+def password(n: int) -> str:
+    """The n-th strong test password (zxcvbn score 4)."""
+    return f"violet-harbor-{n}-quietly-tangerine"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A registered user, their password, and the token and principal of a fresh login."""
+
+    user: UserRecord
+    password: str
+    token: str
+    principal: Principal
+
+
+@contextmanager
+def as_owner(engine: Engine) -> Iterator[Connection]:
+    """A committed transaction as the connecting (owner) role: what tests use to look behind
+    the services' back or to arrange state the services would refuse to create."""
+    with engine.begin() as conn:
+        yield conn
+
+
+@contextmanager
+def as_app(engine: Engine, user_id: object | None) -> Iterator[Connection]:
+    """Raw SQL as the application role with `app.user_id` set (rolled back at the end)."""
+    with engine.connect() as conn:  # closing rolls the transaction back
+        conn.begin()
+        conn.exec_driver_sql(f"SET LOCAL ROLE {APP_ROLE}")
+        if user_id is not None:
+            conn.execute(text("SELECT set_config('app.user_id', :uid, true)"),
+                         {"uid": str(user_id)})
+        yield conn
+
+
+def ledger_violations(engine: Engine) -> list[tuple[object, ...]]:
+    """Tasks whose version is not their event count or whose status is not the last event's."""
+    with as_owner(engine) as conn:
+        rows = conn.execute(text("""
+            SELECT t.id, t.status, t.version, count(e.id) AS events,
+                   (array_agg(e.to_status ORDER BY e.id DESC))[1] AS last_to
+            FROM tasks t LEFT JOIN task_events e ON e.task_id = t.id
+            GROUP BY t.id
+            HAVING t.version <> count(e.id)
+                OR t.status IS DISTINCT FROM (array_agg(e.to_status ORDER BY e.id DESC))[1]
+        """)).all()
+    return [tuple(row) for row in rows]

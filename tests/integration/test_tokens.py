@@ -1,0 +1,198 @@
+"""Access tokens: PyJWT's checks, then the session row in PostgreSQL, on every verification."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import pytest
+from sqlalchemy import Engine, text
+
+from taskhub import auth, tokens
+from taskhub.errors import ConfigurationError, InvalidToken
+from taskhub.settings import Settings
+from tests.integration.helpers import Account, as_owner, password
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+def reissue(token: str, settings: Settings, *, drop: str | None = None,
+            key: str | None = None, algorithm: str = "HS256", **changes: Any) -> str:
+    """The same claims (minus `drop`, plus `changes`) signed again, by default with the
+    application's own secret: only the named defect differs from a valid token."""
+    claims = {**claims_of(token), **changes}
+    claims.pop(drop or "", None)
+    return jwt.encode(claims, key or settings.jwt_secret, algorithm=algorithm)
+
+
+def reason(engine: Engine, settings: Settings, token: str) -> str:
+    with pytest.raises(InvalidToken) as caught:
+        tokens.verify(engine, settings, token)
+    return caught.value.reason
+
+
+@pytest.fixture
+def account(make_account: Callable[..., Account]) -> Account:
+    return make_account()
+
+
+def test_valid_token(db_engine: Engine, settings: Settings, account: Account) -> None:
+    principal = tokens.verify(db_engine, settings, account.token)
+    assert principal.user_id == account.user.id
+    assert not principal.must_change_password
+    claims = claims_of(account.token)
+    assert jwt.get_unverified_header(account.token)["alg"] == "HS256"
+    assert claims["sub"] == str(account.user.id)
+    assert claims["jti"] == str(principal.session_id)
+    assert (claims["iss"], claims["aud"]) == (settings.jwt_issuer, settings.jwt_audience)
+    assert claims["exp"] - claims["iat"] == settings.access_token_ttl_seconds
+    with as_owner(db_engine) as conn:
+        owner = conn.execute(text("SELECT user_id FROM auth_sessions WHERE id = :j"),
+                             {"j": claims["jti"]}).scalar_one()
+    assert owner == account.user.id
+
+
+def test_resigned_token_still_valid(db_engine: Engine, settings: Settings,
+                                    account: Account) -> None:
+    """Guards the helper below: re-signing alone does not make a token invalid."""
+    tokens.verify(db_engine, settings, reissue(account.token, settings))
+
+
+def test_expired(db_engine: Engine, settings: Settings, account: Account) -> None:
+    past = int(time.time()) - 3600
+    expired = reissue(account.token, settings, iat=past - 60, exp=past)
+    assert reason(db_engine, settings, expired) == "expired"
+
+
+def test_leeway_is_small(db_engine: Engine, settings: Settings, account: Account) -> None:
+    now = int(time.time())
+    just_expired = reissue(account.token, settings, exp=now - 2)  # within 5 s of leeway
+    tokens.verify(db_engine, settings, just_expired)
+    assert reason(db_engine, settings, reissue(account.token, settings, exp=now - 30)) \
+        == "expired"
+
+
+def test_bad_signature(db_engine: Engine, settings: Settings, account: Account) -> None:
+    forged = reissue(account.token, settings, key="another-secret-of-at-least-32-bytes!!")
+    assert reason(db_engine, settings, forged) == "bad signature"
+    header, payload, signature = account.token.split(".")
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    assert reason(db_engine, settings, f"{header}.{payload}.{flipped}") == "bad signature"
+
+
+def test_alg_none(db_engine: Engine, settings: Settings, account: Account) -> None:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    unsigned = f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims_of(account.token))}."
+    assert reason(db_engine, settings, unsigned) == "algorithm not allowed"
+
+
+def test_other_algorithm_with_the_same_key(db_engine: Engine, settings: Settings,
+                                           account: Account) -> None:
+    hs512 = reissue(account.token, settings, algorithm="HS512")
+    assert reason(db_engine, settings, hs512) == "algorithm not allowed"
+
+
+def test_wrong_audience(db_engine: Engine, settings: Settings, account: Account) -> None:
+    wrong = reissue(account.token, settings, aud="some-other-api")
+    assert reason(db_engine, settings, wrong) == "wrong audience"
+
+
+def test_wrong_issuer(db_engine: Engine, settings: Settings, account: Account) -> None:
+    wrong = reissue(account.token, settings, iss="someone-else")
+    assert reason(db_engine, settings, wrong) == "wrong issuer"
+
+
+@pytest.mark.parametrize("claim", tokens.REQUIRED_CLAIMS)
+def test_missing_claim(db_engine: Engine, settings: Settings, account: Account,
+                       claim: str) -> None:
+    assert reason(db_engine, settings, reissue(account.token, settings, drop=claim)) \
+        == f"missing claim {claim}"
+
+
+@pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "eyJhbGciOiJIUzI1NiJ9..."])
+def test_malformed(db_engine: Engine, settings: Settings, garbage: str) -> None:
+    assert reason(db_engine, settings, garbage) == "malformed"
+
+
+def test_non_uuid_subject(db_engine: Engine, settings: Settings, account: Account) -> None:
+    assert reason(db_engine, settings, reissue(account.token, settings, sub="admin")) \
+        == "malformed sub or jti"
+
+
+def test_session_of_another_user(db_engine: Engine, settings: Settings,
+                                 make_account: Callable[..., Account]) -> None:
+    alice, bob = make_account(), make_account()
+    stolen = reissue(alice.token, settings, sub=str(bob.user.id))
+    assert reason(db_engine, settings, stolen) == "unknown session"
+
+
+def test_unknown_session(db_engine: Engine, settings: Settings, account: Account) -> None:
+    assert reason(db_engine, settings, reissue(account.token, settings, jti=str(uuid.uuid4()))) \
+        == "unknown session"
+
+
+def test_revoked_by_logout(db_engine: Engine, settings: Settings,
+                           make_account: Callable[..., Account]) -> None:
+    account = make_account()
+    second = auth.login(db_engine, settings, account.user.email, account.password)
+    auth.logout(db_engine, account.principal)
+    assert reason(db_engine, settings, account.token) == "session revoked"
+    tokens.verify(db_engine, settings, second)  # logout ends only its own session
+
+
+def test_session_read_back_from_postgresql(db_engine: Engine, settings: Settings,
+                                           account: Account) -> None:
+    """Changes made behind the application's back take effect at the next verification."""
+    jti = claims_of(account.token)["jti"]
+    with as_owner(db_engine) as conn:
+        conn.execute(text("UPDATE auth_sessions SET revoked_at = now() WHERE id = :j"),
+                     {"j": jti})
+    assert reason(db_engine, settings, account.token) == "session revoked"
+    with as_owner(db_engine) as conn:
+        conn.execute(text("UPDATE auth_sessions SET revoked_at = NULL WHERE id = :j"),
+                     {"j": jti})
+    tokens.verify(db_engine, settings, account.token)
+    with as_owner(db_engine) as conn:
+        conn.execute(text("UPDATE auth_sessions SET created_at = now() - interval '2 hours', "
+                          "expires_at = now() - interval '1 hour' WHERE id = :j"), {"j": jti})
+    assert reason(db_engine, settings, account.token) == "session expired"
+    with as_owner(db_engine) as conn:
+        conn.execute(text("DELETE FROM auth_sessions WHERE id = :j"), {"j": jti})
+    assert reason(db_engine, settings, account.token) == "unknown session"
+
+
+def test_tokens_issued_before_a_password_change(db_engine: Engine, settings: Settings,
+                                                 account: Account) -> None:
+    second = auth.login(db_engine, settings, account.user.email, account.password)
+    auth.change_password(db_engine, settings, account.principal, account.password, password(99))
+    for old in (account.token, second):
+        assert reason(db_engine, settings, old) == "session revoked"
+    # Even if the revocation were lost, the session predates the password change.
+    with as_owner(db_engine) as conn:
+        conn.execute(text("UPDATE auth_sessions SET revoked_at = NULL"))
+    for old in (account.token, second):
+        assert reason(db_engine, settings, old) == "issued before the last password change"
+    fresh = auth.login(db_engine, settings, account.user.email, password(99))
+    assert tokens.verify(db_engine, settings, fresh).user_id == account.user.id
+
+
+@pytest.mark.parametrize("secret", ["", "x" * 31])
+def test_short_secret_refused(db_engine: Engine, settings: Settings, account: Account,
+                              secret: str) -> None:
+    weak = dataclasses.replace(settings, jwt_secret=secret)
+    with pytest.raises(ConfigurationError, match="32 bytes"):
+        auth.login(db_engine, weak, account.user.email, account.password)
+    with pytest.raises(ConfigurationError):
+        tokens.verify(db_engine, weak, account.token)
+    with as_owner(db_engine) as conn:  # the refused login left no session behind
+        assert conn.execute(text("SELECT count(*) FROM auth_sessions")).scalar_one() == 1
