@@ -31,22 +31,20 @@ def test_legal_set_is_exactly_the_documented_one() -> None:
 def test_every_pair(from_status: Status | None, to_status: Status) -> None:
     legal = (from_status, str(to_status)) in EXPECTED_LEGAL
     assert is_legal(from_status, to_status) is legal
-    kwargs = {"result": {"ok": True}} if to_status is Status.COMPLETED else {}
-    if to_status is Status.FAILED:
-        kwargs = {"error": "boom"}
+    result = {"ok": True} if to_status is Status.COMPLETED else None
+    error = "boom" if to_status is Status.FAILED else None
     if legal:
-        check_transition(from_status, to_status, **kwargs)
+        check_transition(from_status, to_status, result=result, error=error)
     else:
         with pytest.raises(IllegalTransition) as caught:
-            check_transition(from_status, to_status, **kwargs)
+            check_transition(from_status, to_status, result=result, error=error)
         assert caught.value.from_status == from_status
         assert caught.value.to_status == to_status
 
 
-@pytest.mark.parametrize("result", [None])
-def test_completed_requires_a_result(result: object) -> None:
+def test_completed_requires_a_result() -> None:
     with pytest.raises(IllegalTransition, match="requires a result"):
-        check_transition(Status.PROCESSING, Status.COMPLETED, result=result)
+        check_transition(Status.PROCESSING, Status.COMPLETED, result=None)
 
 
 @pytest.mark.parametrize("result", [0, False, "", [], {}, {"n": 1}])

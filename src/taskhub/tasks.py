@@ -1,0 +1,216 @@
+"""Tasks: tenant CRUD, lifecycle transitions, and the workers' queue claim.
+
+Tenant operations run as `taskhub_app` with `app.user_id` set (row-level security) and also say
+`user_id = :uid` in every query. Every status change is a conditional write
+(`... WHERE id = :id AND status = :from`) plus its `task_events` row in the same transaction,
+so `tasks.version` always equals the task's number of events and `tasks.status` the last
+event's `to_status`. Title and payload updates touch only those columns, so they and a status
+change never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Row
+
+from taskhub.errors import InputTooLarge, InvalidInput, NotFound, TransitionConflict
+from taskhub.lifecycle import Status, check_transition
+from taskhub.principal import Principal, Worker
+from taskhub.uow import UnitOfWork
+
+MAX_TITLE_CHARS = 200
+MAX_JSON_BYTES = 64 * 1024
+_COLUMNS = "id, user_id, title, payload, status, result, error, version, created_at, updated_at"
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A task as the services return it."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    title: str
+    payload: dict[str, Any]
+    status: Status
+    result: Any
+    error: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> TaskRecord:
+        """Build from a row holding the task columns."""
+        values = row._asdict()
+        return cls(**{**values, "status": Status(values["status"])})
+
+
+def create(engine: Engine, principal: Principal, title: str,
+           payload: dict[str, Any] | None = None) -> TaskRecord:
+    """A new pending task (version 1) and its creation event."""
+    payload = {} if payload is None else payload
+    if not isinstance(payload, dict):
+        raise InvalidInput("payload must be a JSON object")
+    params = {"uid": principal.user_id, "title": _title(title),
+              "payload": _json(payload, "payload")}
+    with UnitOfWork.tenant(engine, principal) as uow:
+        row = uow.execute(
+            f"INSERT INTO tasks (user_id, title, payload) "
+            f"VALUES (:uid, :title, CAST(:payload AS jsonb)) RETURNING {_COLUMNS}", params).one()
+        _record_event(uow, row.id, row.user_id, None, Status.PENDING, principal.actor)
+        uow.commit()
+    return TaskRecord.from_row(row)
+
+
+def get(engine: Engine, principal: Principal, task_id: uuid.UUID) -> TaskRecord:
+    """One of the principal's tasks; NotFound for anyone else's."""
+    with UnitOfWork.tenant(engine, principal) as uow:
+        row = uow.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = :id AND user_id = :uid",
+                          {"id": task_id, "uid": principal.user_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    return TaskRecord.from_row(row)
+
+
+def list_tasks(engine: Engine, principal: Principal, status: Status | str | None = None,
+               limit: int = 100) -> list[TaskRecord]:
+    """The principal's tasks, oldest first, optionally only those in `status`."""
+    try:
+        wanted = None if status is None else Status(status).value
+    except ValueError:
+        raise InvalidInput(f"unknown status {status!r}") from None
+    with UnitOfWork.tenant(engine, principal) as uow:
+        rows = uow.execute(
+            f"SELECT {_COLUMNS} FROM tasks WHERE user_id = :uid "
+            f"AND (CAST(:status AS text) IS NULL OR status = :status) "
+            f"ORDER BY created_at, id LIMIT :limit",
+            {"uid": principal.user_id, "status": wanted, "limit": limit}).all()
+    return [TaskRecord.from_row(row) for row in rows]
+
+
+def update(engine: Engine, principal: Principal, task_id: uuid.UUID, *,
+           title: str | None = None, payload: dict[str, Any] | None = None) -> TaskRecord:
+    """Change title and/or payload (never status or version)."""
+    if payload is not None and not isinstance(payload, dict):
+        raise InvalidInput("payload must be a JSON object")
+    params = {"id": task_id, "uid": principal.user_id,
+              "title": None if title is None else _title(title),
+              "payload": None if payload is None else _json(payload, "payload")}
+    with UnitOfWork.tenant(engine, principal) as uow:
+        row = uow.execute(
+            f"UPDATE tasks SET title = COALESCE(:title, title), "
+            f"payload = COALESCE(CAST(:payload AS jsonb), payload), updated_at = now() "
+            f"WHERE id = :id AND user_id = :uid RETURNING {_COLUMNS}", params).one_or_none()
+        if row is None:
+            raise NotFound(f"task {task_id} not found")
+        uow.commit()
+    return TaskRecord.from_row(row)
+
+
+def delete(engine: Engine, principal: Principal, task_id: uuid.UUID) -> None:
+    """Delete one of the principal's tasks (its events go with it)."""
+    with UnitOfWork.tenant(engine, principal) as uow:
+        if uow.execute("DELETE FROM tasks WHERE id = :id AND user_id = :uid",
+                       {"id": task_id, "uid": principal.user_id}).rowcount == 0:
+            raise NotFound(f"task {task_id} not found")
+        uow.commit()
+
+
+def start(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID) -> TaskRecord:
+    """pending -> processing."""
+    return _transition(engine, actor, task_id, Status.PROCESSING)
+
+
+def complete(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID,
+             result: Any) -> TaskRecord:
+    """processing -> completed, storing `result` (any JSON value but None)."""
+    return _transition(engine, actor, task_id, Status.COMPLETED, result=result)
+
+
+def fail(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID,
+         error: str) -> TaskRecord:
+    """processing -> failed, storing the error message."""
+    return _transition(engine, actor, task_id, Status.FAILED, error=error)
+
+
+def claim(engine: Engine, worker: Worker, n: int) -> list[TaskRecord]:
+    """Move up to `n` of the oldest pending tasks (any tenant) to processing for `worker`.
+
+    `FOR UPDATE SKIP LOCKED` lets concurrent workers claim disjoint tasks without waiting.
+    """
+    if n < 1:
+        raise InvalidInput("claim at least one task")
+    with UnitOfWork.worker(engine) as uow:
+        rows = uow.execute(
+            f"WITH picked AS ("
+            f"  SELECT id FROM tasks WHERE status = 'pending' ORDER BY created_at, id "
+            f"  LIMIT :n FOR UPDATE SKIP LOCKED), "
+            f"moved AS ("
+            f"  UPDATE tasks t SET status = 'processing', version = t.version + 1, "
+            f"  updated_at = now() FROM picked WHERE t.id = picked.id AND t.status = 'pending' "
+            f"  RETURNING t.*), "
+            f"logged AS ("
+            f"  INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
+            f"  SELECT id, user_id, 'pending', 'processing', :actor FROM moved) "
+            f"SELECT {_COLUMNS} FROM moved ORDER BY created_at, id",
+            {"n": n, "actor": worker.actor}).all()
+        uow.commit()
+    return [TaskRecord.from_row(row) for row in rows]
+
+
+def _transition(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID, to: Status, *,
+                result: Any = None, error: str | None = None) -> TaskRecord:
+    """Read the status, check the lifecycle, then write only if the status is still the same."""
+    if isinstance(actor, Worker):
+        uow, uid, tenant = UnitOfWork.worker(engine), None, ""
+    else:
+        uow, uid, tenant = UnitOfWork.tenant(engine, actor), actor.user_id, "AND user_id = :uid"
+    with uow:
+        seen = uow.execute(f"SELECT status FROM tasks WHERE id = :id {tenant}",
+                           {"id": task_id, "uid": uid}).scalar_one_or_none()
+        if seen is None:
+            raise NotFound(f"task {task_id} not found")
+        check_transition(Status(seen), to, result=result, error=error)
+        row = uow.execute(
+            f"UPDATE tasks SET status = :to, version = version + 1, updated_at = now(), "
+            f"result = CAST(:result AS jsonb), error = :error "
+            f"WHERE id = :id AND status = :from {tenant} RETURNING {_COLUMNS}",
+            {"to": to.value, "from": seen, "id": task_id, "uid": uid, "error": error,
+             "result": None if result is None else _json(result, "result")}).one_or_none()
+        if row is None:
+            raise TransitionConflict(f"task {task_id} left {seen} before this change to {to}")
+        _record_event(uow, row.id, row.user_id, Status(seen), to, actor.actor)
+        uow.commit()
+    return TaskRecord.from_row(row)
+
+
+def _record_event(uow: UnitOfWork, task_id: uuid.UUID, user_id: uuid.UUID,
+                  from_status: Status | None, to_status: Status, actor: str) -> None:
+    uow.execute("INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
+                "VALUES (:task, :uid, :from, :to, :actor)",
+                {"task": task_id, "uid": user_id, "to": to_status.value, "actor": actor,
+                 "from": None if from_status is None else from_status.value})
+
+
+def _title(title: str) -> str:
+    title = title.strip()
+    if not title:
+        raise InvalidInput("title must not be blank")
+    if len(title) > MAX_TITLE_CHARS:
+        raise InputTooLarge(f"title longer than {MAX_TITLE_CHARS} characters")
+    return title
+
+
+def _json(value: Any, name: str) -> str:
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be JSON-serialisable") from None
+    if len(encoded.encode()) > MAX_JSON_BYTES:
+        raise InputTooLarge(f"{name} larger than {MAX_JSON_BYTES} bytes as JSON")
+    return encoded
