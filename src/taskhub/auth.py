@@ -102,7 +102,7 @@ def change_password(engine: Engine, settings: Settings, principal: Principal,
             "temp_password_expires_at = NULL, password_changed_at = clock_timestamp(), "
             "updated_at = now() WHERE id = :uid", {"hash": new_hash, "uid": principal.user_id})
         _record_history(uow, principal.user_id, new_hash, settings.password_history_depth)
-        tokens.revoke(uow, principal.user_id)
+        tokens.revoke_all(uow, principal.user_id)
         uow.commit()
 
 
@@ -122,7 +122,7 @@ def issue_temporary_password(engine: Engine, settings: Settings, user_id: uuid.U
         ).rowcount
         if updated == 0:
             raise NotFound("user not found")
-        tokens.revoke(uow, user_id)
+        tokens.revoke_all(uow, user_id)
         uow.commit()
     return temporary
 

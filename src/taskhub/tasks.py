@@ -25,6 +25,7 @@ from taskhub.uow import UnitOfWork
 
 MAX_TITLE_CHARS = 200
 MAX_JSON_BYTES = 64 * 1024
+MAX_LIST = 1000
 _COLUMNS = "id, user_id, title, payload, status, result, error, version, created_at, updated_at"
 
 
@@ -84,6 +85,8 @@ def list_tasks(engine: Engine, principal: Principal, status: Status | str | None
         wanted = None if status is None else Status(status).value
     except ValueError:
         raise InvalidInput(f"unknown status {status!r}") from None
+    if not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST}")
     with UnitOfWork.tenant(engine, principal) as uow:
         rows = uow.execute(
             f"SELECT {_COLUMNS} FROM tasks WHERE user_id = :uid "

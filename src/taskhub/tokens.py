@@ -96,12 +96,14 @@ def verify(engine: Engine, settings: Settings, token: str) -> Principal:
     return Principal(user_id, session_id, must_change_password=row.must_change_password)
 
 
-def revoke(uow: UnitOfWork, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> int:
-    """Revoke one session of `user_id` (or all of them when `session_id` is None)."""
-    result = uow.execute(
-        "UPDATE auth_sessions SET revoked_at = clock_timestamp() "
-        "WHERE user_id = :uid AND revoked_at IS NULL "
-        "AND (CAST(:sid AS uuid) IS NULL OR id = :sid)",
-        {"uid": user_id, "sid": session_id},
-    )
-    return result.rowcount
+def revoke(uow: UnitOfWork, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+    """Revoke one session of `user_id` (a no-op if it is already revoked or not theirs)."""
+    uow.execute("UPDATE auth_sessions SET revoked_at = clock_timestamp() "
+                "WHERE id = :sid AND user_id = :uid AND revoked_at IS NULL",
+                {"sid": session_id, "uid": user_id})
+
+
+def revoke_all(uow: UnitOfWork, user_id: uuid.UUID) -> None:
+    """Revoke every open session of `user_id`."""
+    uow.execute("UPDATE auth_sessions SET revoked_at = clock_timestamp() "
+                "WHERE user_id = :uid AND revoked_at IS NULL", {"uid": user_id})

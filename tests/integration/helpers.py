@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,3 +61,16 @@ def ledger_violations(engine: Engine) -> list[tuple[object, ...]]:
                 OR t.status IS DISTINCT FROM (array_agg(e.to_status ORDER BY e.id DESC))[1]
         """)).all()
     return [tuple(row) for row in rows]
+
+
+def wait_for_lock_waiters(engine: Engine, n: int, timeout: float = 10.0) -> None:
+    """Return once `n` sessions of this database wait on a lock (AssertionError otherwise)."""
+    deadline = time.monotonic() + timeout
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                 "AND wait_event_type = 'Lock'")
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if conn.execute(query).scalar_one() >= n:
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"{n} sessions never queued on a lock")

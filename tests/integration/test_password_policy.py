@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Engine, text
@@ -21,7 +22,7 @@ from taskhub.errors import (
     WeakPassword,
 )
 from taskhub.settings import Settings
-from tests.integration.helpers import Account, as_owner, password
+from tests.integration.helpers import Account, as_owner, password, wait_for_lock_waiters
 
 
 def count(engine: Engine, sql: str, **params: object) -> int:
@@ -89,6 +90,28 @@ def test_no_reuse_of_the_last_n(db_engine: Engine, settings: Settings) -> None:
             change(password(n))
     assert count(db_engine, "SELECT count(*) FROM password_history") == depth  # pruned
     change(password(0))  # the (depth + 1)-th most recent password is allowed again
+
+
+def test_login_waits_for_a_concurrent_password_change(
+        db_engine: Engine, settings: Settings, make_account: Callable[..., Account]) -> None:
+    """A login racing a password change must not open a session with the old password: it
+    queues on the user's row and then checks the password that was committed."""
+    account = make_account()
+    new_hash = passwords.hash_password(password(60), settings)
+    with ThreadPoolExecutor(1) as pool, db_engine.connect() as change:
+        change.begin()  # what change_password writes, held uncommitted
+        change.execute(text("UPDATE users SET password_hash = :h, "
+                            "password_changed_at = clock_timestamp() WHERE id = :u"),
+                       {"h": new_hash, "u": account.user.id})
+        change.execute(text("UPDATE auth_sessions SET revoked_at = clock_timestamp() "
+                            "WHERE user_id = :u"), {"u": account.user.id})
+        old = pool.submit(auth.login, db_engine, settings, account.user.email, account.password)
+        wait_for_lock_waiters(db_engine, 1)
+        change.commit()
+        with pytest.raises(InvalidCredentials):
+            old.result(timeout=30)
+    tokens.verify(db_engine, settings,
+                  auth.login(db_engine, settings, account.user.email, password(60)))
 
 
 def test_temporary_password_lifecycle(db_engine: Engine, settings: Settings,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,12 @@ from taskhub.errors import (
 )
 from taskhub.lifecycle import Status
 from taskhub.principal import Principal, Worker
-from tests.integration.helpers import Account, as_owner, ledger_violations
+from tests.integration.helpers import (
+    Account,
+    as_owner,
+    ledger_violations,
+    wait_for_lock_waiters,
+)
 
 WORKER = Worker("w1")
 
@@ -194,18 +198,6 @@ def test_update_does_not_undo_a_concurrent_status_change(
     done = tasks.complete(db_engine, WORKER, task.id, 1)
     assert (done.title, done.payload) == ("renamed", {"v": 2})
     assert ledger_violations(db_engine) == []
-
-
-def wait_for_lock_waiters(engine: Engine, n: int) -> None:
-    deadline = time.monotonic() + 10
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                 "AND wait_event_type = 'Lock'")
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            if conn.execute(query).scalar_one() >= n:
-                return
-        time.sleep(0.01)
-    raise AssertionError(f"{n} sessions never queued on the row lock")
 
 
 def race(engine: Engine, task_id: uuid.UUID, *moves: Callable[[], object]) -> list[object]:
