@@ -5,7 +5,8 @@
   revokes) the new session, or the login sees the new password.
 - A temporary password works for one login before its expiry; that login consumes it (its
   expiry is set to the moment of use) and yields a restricted session that may only change the
-  password (`UnitOfWork.tenant` refuses it with PasswordChangeRequired).
+  password (`UnitOfWork.tenant` refuses it with PasswordChangeRequired). That session lives
+  `access_token_ttl_seconds`; if it lapses unused, an administrator issues a new one.
 - Every password change (and every temporary password) sets `password_changed_at` and revokes
   all the user's sessions; token verification also rejects sessions created before it.
 - No reuse of the last `password_history_depth` passwords: the history holds the passwords the
@@ -46,7 +47,8 @@ def login(engine: Engine, settings: Settings, email: str, password: str) -> str:
         user = uow.execute(
             "SELECT id, password_hash, must_change_password, "
             "       temp_password_expires_at <= clock_timestamp() AS temp_expired "
-            "FROM users WHERE email = :email FOR NO KEY UPDATE", {"email": email},
+            "FROM users WHERE lower(email) = :email FOR NO KEY UPDATE",  # uq_users_email_lower
+            {"email": email},
         ).one_or_none()
         if user is None:
             passwords.verify_dummy(password, settings)
@@ -94,7 +96,7 @@ def change_password(engine: Engine, settings: Settings, principal: Principal,
             {"uid": principal.user_id, "depth": settings.password_history_depth},
         ).scalars().all()
         if passwords.matches_any(new_password, [user.password_hash, *recent], settings):
-            raise PasswordReused(f"choose a password not among your last "
+            raise PasswordReused("choose a password not among your last "
                                  f"{settings.password_history_depth}")
         new_hash = passwords.hash_password(new_password, settings)
         uow.execute(

@@ -61,7 +61,7 @@ def create(engine: Engine, principal: Principal, title: str,
               "payload": _json(payload, "payload")}
     with UnitOfWork.tenant(engine, principal) as uow:
         row = uow.execute(
-            f"INSERT INTO tasks (user_id, title, payload) "
+            "INSERT INTO tasks (user_id, title, payload) "
             f"VALUES (:uid, :title, CAST(:payload AS jsonb)) RETURNING {_COLUMNS}", params).one()
         _record_event(uow, row.id, row.user_id, None, Status.PENDING, principal.actor)
         uow.commit()
@@ -90,8 +90,8 @@ def list_tasks(engine: Engine, principal: Principal, status: Status | str | None
     with UnitOfWork.tenant(engine, principal) as uow:
         rows = uow.execute(
             f"SELECT {_COLUMNS} FROM tasks WHERE user_id = :uid "
-            f"AND (CAST(:status AS text) IS NULL OR status = :status) "
-            f"ORDER BY created_at, id LIMIT :limit",
+            "AND (CAST(:status AS text) IS NULL OR status = :status) "
+            "ORDER BY created_at, id LIMIT :limit",
             {"uid": principal.user_id, "status": wanted, "limit": limit}).all()
     return [TaskRecord.from_row(row) for row in rows]
 
@@ -106,8 +106,8 @@ def update(engine: Engine, principal: Principal, task_id: uuid.UUID, *,
               "payload": None if payload is None else _json(payload, "payload")}
     with UnitOfWork.tenant(engine, principal) as uow:
         row = uow.execute(
-            f"UPDATE tasks SET title = COALESCE(:title, title), "
-            f"payload = COALESCE(CAST(:payload AS jsonb), payload), updated_at = now() "
+            "UPDATE tasks SET title = COALESCE(:title, title), "
+            "payload = COALESCE(CAST(:payload AS jsonb), payload), updated_at = now() "
             f"WHERE id = :id AND user_id = :uid RETURNING {_COLUMNS}", params).one_or_none()
         if row is None:
             raise NotFound(f"task {task_id} not found")
@@ -150,16 +150,16 @@ def claim(engine: Engine, worker: Worker, n: int) -> list[TaskRecord]:
         raise InvalidInput("claim at least one task")
     with UnitOfWork.worker(engine) as uow:
         rows = uow.execute(
-            f"WITH picked AS ("
-            f"  SELECT id FROM tasks WHERE status = 'pending' ORDER BY created_at, id "
-            f"  LIMIT :n FOR UPDATE SKIP LOCKED), "
-            f"moved AS ("
-            f"  UPDATE tasks t SET status = 'processing', version = t.version + 1, "
-            f"  updated_at = now() FROM picked WHERE t.id = picked.id AND t.status = 'pending' "
-            f"  RETURNING t.*), "
-            f"logged AS ("
-            f"  INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
-            f"  SELECT id, user_id, 'pending', 'processing', :actor FROM moved) "
+            "WITH picked AS ("
+            "  SELECT id FROM tasks WHERE status = 'pending' ORDER BY created_at, id "
+            "  LIMIT :n FOR UPDATE SKIP LOCKED), "
+            "moved AS ("
+            "  UPDATE tasks t SET status = 'processing', version = t.version + 1, "
+            "  updated_at = now() FROM picked WHERE t.id = picked.id AND t.status = 'pending' "
+            "  RETURNING t.*), "
+            "logged AS ("
+            "  INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
+            "  SELECT id, user_id, 'pending', 'processing', :actor FROM moved) "
             f"SELECT {_COLUMNS} FROM moved ORDER BY created_at, id",
             {"n": n, "actor": worker.actor}).all()
         uow.commit()
@@ -180,8 +180,8 @@ def _transition(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID, t
             raise NotFound(f"task {task_id} not found")
         check_transition(Status(seen), to, result=result, error=error)
         row = uow.execute(
-            f"UPDATE tasks SET status = :to, version = version + 1, updated_at = now(), "
-            f"result = CAST(:result AS jsonb), error = :error "
+            "UPDATE tasks SET status = :to, version = version + 1, updated_at = now(), "
+            "result = CAST(:result AS jsonb), error = :error "
             f"WHERE id = :id AND status = :from {tenant} RETURNING {_COLUMNS}",
             {"to": to.value, "from": seen, "id": task_id, "uid": uid, "error": error,
              "result": None if result is None else _json(result, "result")}).one_or_none()

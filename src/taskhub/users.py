@@ -69,7 +69,7 @@ def register(engine: Engine, settings: Settings, email: str, password: str) -> U
     with UnitOfWork.anonymous(engine) as uow:
         try:
             row = uow.execute(
-                f"INSERT INTO users (email, password_hash) VALUES (:email, :hash) "
+                "INSERT INTO users (email, password_hash) VALUES (:email, :hash) "
                 f"RETURNING {_COLUMNS}", {"email": email, "hash": password_hash}).one()
         except IntegrityError as exc:
             if sqlstate_of(exc) == UNIQUE_VIOLATION:
@@ -97,7 +97,7 @@ def update_email(engine: Engine, principal: Principal, new_email: str) -> UserRe
     with UnitOfWork.tenant(engine, principal) as uow:
         try:
             row = uow.execute(
-                f"UPDATE users SET email = :email, updated_at = now() WHERE id = :uid "
+                "UPDATE users SET email = :email, updated_at = now() WHERE id = :uid "
                 f"RETURNING {_COLUMNS}", {"email": email, "uid": principal.user_id},
             ).one_or_none()
         except IntegrityError as exc:
