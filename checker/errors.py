@@ -19,3 +19,9 @@ class InfrastructureError(CheckerError):
     """PostgreSQL could not be provided: Docker unreachable, server failed, DSN unreachable."""
 
     exit_code = 3
+
+
+class MigrationError(CheckerError):
+    """A migration refused to run (e.g. a data guard found rows it will not guess about)."""
+
+    exit_code = 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -11,8 +13,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import URL, pool
+from sqlalchemy.exc import DBAPIError
 
+from checker.errors import MigrationError
 from taskhub.db import make_engine
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,13 +36,32 @@ def alembic_config(url: URL | str | None = None, *, stdout: TextIO | None = None
 
 
 def upgrade(url: URL | str, revision: str = "head") -> None:
-    """Migrate the database at `url` up to `revision`."""
-    command.upgrade(alembic_config(url), revision)
+    """Migrate the database at `url` up to `revision`.
+
+    Each revision runs in its own transaction: if one stops (a data guard raising, a failing
+    statement), the database stays at the last revision that completed, its data untouched by
+    the failed one, and MigrationError carries the reason.
+    """
+    with _explained():
+        command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: URL | str, revision: str) -> None:
     """Migrate the database at `url` down to `revision` (`base` removes everything)."""
-    command.downgrade(alembic_config(url), revision)
+    with _explained():
+        command.downgrade(alembic_config(url), revision)
+
+
+@contextmanager
+def _explained() -> Iterator[None]:
+    try:
+        yield
+    except DBAPIError as exc:
+        diag = getattr(exc.orig, "diag", None)
+        message = getattr(diag, "message_primary", None) or str(exc.orig).splitlines()[0]
+        raise MigrationError(message) from None
+    except CommandError as exc:
+        raise MigrationError(str(exc)) from None
 
 
 def upgrade_sql(url: URL | str, revision: str = "head", start: str | None = None) -> str:

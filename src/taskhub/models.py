@@ -1,6 +1,7 @@
 """SQLAlchemy models: the schema contract of DESIGN.md, one class per table.
 
-The migrations in `migrations/versions` create exactly this schema (a test compares them);
+The migrations in `migrations/versions` create exactly this schema (a test compares them),
+columns in the physical order the schema's history gave them;
 row-level security policies, roles and grants live only in the migrations because SQLAlchemy
 metadata cannot express them.
 """
@@ -70,15 +71,15 @@ class User(Base):
     )
     email: Mapped[str] = mapped_column(Text, nullable=False)
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
     must_change_password: Mapped[bool] = mapped_column(
         Boolean, nullable=False, server_default=text("false")
     )
     temp_password_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     password_changed_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
-    created_at: Mapped[datetime] = _created_at()
-    updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
 
@@ -144,12 +145,12 @@ class Task(Base):
     )
     status: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'pending'"))
     result: Mapped[Any | None] = mapped_column(JSONB)
-    error: Mapped[str | None] = mapped_column(Text)
-    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+    error: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
 
 
 class TaskEvent(Base):

@@ -1,24 +1,28 @@
-"""Roles, grants and row-level security for tenant isolation.
+"""Cascading deletes and tenant isolation: roles, grants and row-level security.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-24
+
+Deleting a user now deletes their tasks (and, through them, their events) instead of being
+refused: the foreign key `tasks.user_id` becomes ON DELETE CASCADE, like the later tables'.
 
 `taskhub_app` (tenant-scoped, NOLOGIN, no BYPASSRLS) sees only the rows whose `user_id` equals
 the transaction-local setting `app.user_id`; `taskhub_worker` may read every tenant's tasks and
 move them through the lifecycle (status columns only) but never create or delete them. The
 connecting (owner) role is granted both so it can `SET LOCAL ROLE` per transaction.
 
-Downgrade drops the policies and revokes the grants. The two roles are cluster-wide and may be
-used by other databases on the same server, so they are left in place (harmless without grants).
+Downgrade drops the policies, revokes the grants and makes the foreign key refuse deletes
+again; no data changes. The two roles are cluster-wide and may be used by other databases on
+the same server, so they are left in place (harmless without grants).
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | Sequence[str] | None = "0001"
+revision: str = "0007"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -48,6 +52,9 @@ def _ensure_role(role: str) -> None:
 
 
 def upgrade() -> None:
+    op.execute("ALTER TABLE tasks DROP CONSTRAINT fk_tasks_user_id_users")
+    op.execute("ALTER TABLE tasks ADD CONSTRAINT fk_tasks_user_id_users FOREIGN KEY (user_id) "
+               "REFERENCES users (id) ON DELETE CASCADE")
     _ensure_role(APP)
     _ensure_role(WORKER)
     op.execute(f"GRANT USAGE ON SCHEMA public TO {APP}, {WORKER}")
@@ -78,3 +85,6 @@ def downgrade() -> None:
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
     op.execute(f"REVOKE ALL ON {', '.join(ALL_TABLES)} FROM {APP}, {WORKER}")
     op.execute(f"REVOKE USAGE ON SCHEMA public FROM {APP}, {WORKER}")
+    op.execute("ALTER TABLE tasks DROP CONSTRAINT fk_tasks_user_id_users")
+    op.execute("ALTER TABLE tasks ADD CONSTRAINT fk_tasks_user_id_users FOREIGN KEY (user_id) "
+               "REFERENCES users (id)")
