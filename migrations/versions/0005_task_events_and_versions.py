@@ -62,12 +62,11 @@ def upgrade() -> None:
         WHERE status IN ('completed', 'failed') ORDER BY id""")
     op.execute("CREATE INDEX ix_task_events_task_id_id ON task_events (task_id, id)")
     op.execute("CREATE INDEX ix_task_events_user_id ON task_events (user_id)")
-    op.execute("ALTER TABLE tasks ADD COLUMN version integer")
+    # With a constant default, adding the column rewrites nothing; only started tasks change.
+    op.execute("ALTER TABLE tasks ADD COLUMN version integer NOT NULL DEFAULT 1")
     op.execute("""
-        UPDATE tasks SET version = CASE status WHEN 'pending' THEN 1 WHEN 'processing' THEN 2
-                                               ELSE 3 END""")
-    op.execute("ALTER TABLE tasks ALTER COLUMN version SET DEFAULT 1, "
-               "ALTER COLUMN version SET NOT NULL")
+        UPDATE tasks SET version = CASE status WHEN 'processing' THEN 2 ELSE 3 END
+        WHERE status <> 'pending'""")
     op.execute("ALTER TABLE tasks ADD CONSTRAINT ck_tasks_version_positive CHECK (version >= 1)")
 
 
