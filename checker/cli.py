@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import psycopg
@@ -15,6 +16,9 @@ from rich.table import Table
 from sqlalchemy import URL
 
 from checker import migrate
+from checker.audit import Argon2Minimum, AuditOptions, run_audit
+from checker.audit.options import MIN_ARGON2_ENV, OWASP_MINIMUM
+from checker.audit.render import print_result, to_json
 from checker.database import migrated_database
 from checker.errors import CheckerError, InfrastructureError
 from checker.provision import KINDS, select_provider
@@ -39,6 +43,37 @@ RequiredDsn = Annotated[str, typer.Option("--dsn", help="The database to act on.
 KeepOption = Annotated[bool, typer.Option(
     "--keep", help="Leave the server and database running after the command and print how "
                    "to stop them.")]
+
+
+@app.command("audit")
+def audit(
+    dsn: RequiredDsn,
+    history: Annotated[Path | None, typer.Option(
+        "--history", help="A JSONL history of the run: enables the ledger checks.",
+        show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    only: Annotated[str | None, typer.Option(
+        "--only", help="Only these families or checks (comma-separated): schema, orphans, "
+                       "transitions, isolation, auth, ledger.", show_default=False)] = None,
+    min_argon2: Annotated[str, typer.Option(
+        "--min-argon2", envvar=MIN_ARGON2_ENV,
+        help="Weakest accepted Argon2id cost of current password hashes.")]
+    = str(OWASP_MINIMUM),
+    samples: Annotated[int, typer.Option(help="Sample rows kept per failing check.", min=1)]
+    = 5,
+    isolation_tenants: Annotated[int, typer.Option(
+        help="Tenants the isolation probe impersonates (0: all).", min=0)] = 1000,
+) -> None:
+    """Prove or refute a database's consistency: exit 0 clean, 1 on any violation."""
+    options = AuditOptions(samples=samples, min_argon2=Argon2Minimum.parse(min_argon2),
+                           isolation_tenants=isolation_tenants)
+    result = run_audit(parse_dsn(dsn), history, only, options=options)
+    if as_json:
+        print(to_json(result))
+    else:
+        print_result(result)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 @db_app.command("up")

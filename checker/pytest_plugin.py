@@ -10,20 +10,35 @@ Fixtures:
 - `pg_template`: name of a database migrated to head, the template of every clone (session).
 - `db_url`: URL of a fresh database cloned from the template, dropped after the test.
 - `db_engine`: a SQLAlchemy engine on `db_url`, disposed after the test.
+
+After the body of every test that uses a database (`db_url`, directly or through `db_engine`
+or any fixture built on them), the consistency audit (`checker.audit`) runs on that database
+and fails the test with its findings. Tests that corrupt a database on purpose opt out with
+`@pytest.mark.no_audit`; `--checker-no-audit` turns it off for a run. Current password hashes
+are held to the Argon2id minimum of `--checker-min-argon2` / CHECKER_MIN_ARGON2, by default
+the cheap profile the tests hash with (taskhub.settings.TEST_ARGON2).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import URL, Engine
 
 from checker import migrate
+from checker.audit import Argon2Minimum, AuditOptions, run_audit
+from checker.audit.options import MIN_ARGON2_ENV
 from checker.errors import CheckerError
 from checker.janitor import DatabaseJanitor
 from checker.provision import KINDS, Server, select_provider
 from taskhub.db import make_engine
+from taskhub.settings import TEST_ARGON2
+
+NO_AUDIT = "no_audit"
+TEST_MINIMUM = Argon2Minimum(TEST_ARGON2.memory_cost, TEST_ARGON2.time_cost,
+                             TEST_ARGON2.parallelism)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,6 +48,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where the test server comes from (default: CHECKER_DB or auto)")
     group.addoption("--checker-dsn", default=None,
                     help="an existing server to create test databases on (or CHECKER_DSN)")
+    group.addoption("--checker-no-audit", action="store_true", default=False,
+                    help="do not audit each test's database after the test")
+    group.addoption("--checker-min-argon2", default=None, metavar="m=KIB,t=N,p=N",
+                    help="weakest Argon2id cost the audit accepts (default: "
+                         f"{MIN_ARGON2_ENV} or the test profile {TEST_MINIMUM})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the opt-out marker."""
+    config.addinivalue_line(
+        "markers", f"{NO_AUDIT}: do not audit this test's database afterwards (for tests "
+                   "that corrupt it on purpose)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After a passing test body, audit its database; fail the test with the findings."""
+    outcome = yield
+    url = _audited_url(item)
+    if url is not None:
+        result = run_audit(url, options=_audit_options(item.config))
+        if not result.ok:
+            pytest.fail(f"the consistency audit of this test's database failed (mark the test "
+                        f"@pytest.mark.{NO_AUDIT} if it corrupts data on purpose):\n"
+                        f"{result.summary()}", pytrace=False)
+    return outcome
+
+
+def _audited_url(item: pytest.Item) -> URL | None:
+    if item.config.getoption("--checker-no-audit") or item.get_closest_marker(NO_AUDIT):
+        return None
+    url = getattr(item, "funcargs", {}).get("db_url")
+    return url if isinstance(url, URL) else None
+
+
+def _audit_options(config: pytest.Config) -> AuditOptions:
+    spec = config.getoption("--checker-min-argon2") or os.environ.get(MIN_ARGON2_ENV)
+    minimum = Argon2Minimum.parse(spec) if spec else TEST_MINIMUM
+    return AuditOptions(min_argon2=minimum)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,69 @@
+"""`run_audit`: every selected check against one snapshot of a database, one result each."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import URL
+
+from checker.audit import registry
+from checker.audit.check import Check
+from checker.audit.context import AuditContext
+from checker.audit.options import AuditOptions
+from checker.audit.result import AuditResult, CheckResult
+from checker.errors import InfrastructureError, UsageError
+from checker.history import HistoryRecord, read_history
+from taskhub.db import libpq_url
+
+
+def run_audit(url: str | URL, history: Sequence[HistoryRecord] | str | Path | None = None,
+              only: str | Iterable[str] | None = None, *,
+              options: AuditOptions | None = None) -> AuditResult:
+    """Run the checks (all, or the families/names in `only`) and return every verdict.
+
+    `history` is a list of records or a JSONL file; without one the checks that need it are
+    skipped. A check that raises becomes status 'error' and the others still run. Raises
+    UsageError for an unknown `only` or a bad history file, InfrastructureError when the
+    database cannot be reached.
+    """
+    options = options or AuditOptions()
+    records = read_history(history) if isinstance(history, str | Path) else history
+    checks = registry.select(only, with_history=records is not None)
+    try:
+        conninfo = libpq_url(url)
+    except ValueError as exc:
+        raise UsageError(f"bad database URL: {exc}") from None
+    began = time.perf_counter()
+    try:
+        conn = psycopg.connect(conninfo, connect_timeout=10, application_name="checker-audit")
+    except psycopg.OperationalError as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InfrastructureError(f"cannot connect to the database: {reason}") from None
+    with conn:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn.execute("SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)",
+                     (options.work_mem,))
+        ctx = AuditContext(conn, options, records)
+        results = tuple(_run_one(ctx, check) for check in checks)
+        conn.rollback()
+    return AuditResult(results, time.perf_counter() - began)
+
+
+def _run_one(ctx: AuditContext, check: Check) -> CheckResult:
+    """One check inside a savepoint that is always rolled back (its SET LOCALs included)."""
+    began = time.perf_counter()
+    ctx.conn.execute("SAVEPOINT audit_check")
+    try:
+        finding = check.run(ctx)
+    except Exception as exc:
+        ctx.conn.execute("ROLLBACK TO SAVEPOINT audit_check")
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return CheckResult(check.name, "error", 0, [], check.statement,
+                           time.perf_counter() - began, error=f"{type(exc).__name__}: {message}")
+    ctx.conn.execute("ROLLBACK TO SAVEPOINT audit_check")
+    return CheckResult(check.name, "fail" if finding.violations else "pass", finding.violations,
+                       finding.samples, check.statement, time.perf_counter() - began,
+                       finding.details)

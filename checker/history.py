@@ -1,0 +1,250 @@
+"""The history of a run: one JSON line per client operation, what the ledger checks read.
+
+Every record says who (`process`, `tenant`), what (`op`, `args`), when (`start`, `end`: client
+epoch seconds), how it ended (`outcome`: `ok` acknowledged, `fail` definitely not applied,
+`unknown` the client cannot tell, e.g. the connection dropped around the commit), what the
+client saw (`observed`) and the error text. A client must record `unknown`, never `fail`, when
+a write may have been committed.
+
+Operations and their fields (ids are UUID strings; statuses are taskhub's four):
+
+- `run.start`: args `complete` (bool: every task in the database was created by a record of
+  this history), optional `scenario`. Written once, after any seeding, before the first op.
+- `user.register`: args `email`; observed `user_id`.
+- `user.delete`: args optional `user_id` (default: the tenant).
+- `login`: args `email`; observed `user_id`, optional `session_id`.
+- `task.create`: args optional `title`; observed `task_id` (required when ok), `owner_ids`.
+- `task.read`, `task.update`: args `task_id`; observed `task_ids`, `owner_ids`.
+- `task.list`: args optional `status`; observed `task_ids`, `owner_ids`.
+- `task.delete`: args `task_id`.
+- `task.transition`: args `task_id`, `from_status`, `to_status`; observed `task_ids`,
+  `owner_ids`.
+- `task.claim` (a worker): args `n`; observed `task_ids`, each claimed pending -> processing.
+- `probe.*` (a deliberate cross-tenant attempt): args `target_task_id` and/or `target_tenant`,
+  optional `action`; observed whatever leaked, which must be nothing.
+
+`observed.task_ids` / `owner_ids` list every row the client saw and the owner (`user_id`) each
+row carried. A tenant-scoped record has `tenant` set; worker records have `tenant` null.
+Tasks created before `run.start` are not the history's to explain unless it says
+`complete: true`. Other ops are accepted as they are (their args are not checked).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TextIO, cast
+
+from checker.errors import UsageError
+
+Outcome = Literal["ok", "fail", "unknown"]
+OUTCOMES: frozenset[str] = frozenset({"ok", "fail", "unknown"})
+STATUSES: frozenset[str] = frozenset({"pending", "processing", "completed", "failed"})
+RUN_START = "run.start"
+PROBE_PREFIX = "probe."
+
+_FIELDS = ("process", "tenant", "op", "args", "start", "end", "outcome", "observed", "error")
+_REQUIRED = frozenset({"process", "op", "start", "end", "outcome"})
+# op -> (args that must be UUIDs, args that must be statuses)
+_ARGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "task.read": (("task_id",), ()),
+    "task.update": (("task_id",), ()),
+    "task.delete": (("task_id",), ()),
+    "task.transition": (("task_id",), ("from_status", "to_status")),
+}
+_ID_LISTS = ("task_ids", "owner_ids")
+
+
+class HistoryError(UsageError):
+    """A history file that cannot be read or has a malformed record (names file and line)."""
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One client operation. Treat `args` and `observed` as read-only."""
+
+    process: str
+    tenant: str | None
+    op: str
+    args: dict[str, Any]
+    start: float
+    end: float
+    outcome: Outcome
+    observed: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        problem = _problem(self)
+        if problem:
+            raise ValueError(problem)
+
+    @classmethod
+    def run_start(cls, process: str, at: float, *, complete: bool,
+                  scenario: str | None = None) -> HistoryRecord:
+        """The header record: the run starts at `at`; `complete` as described above."""
+        args: dict[str, Any] = {"complete": complete}
+        if scenario is not None:
+            args["scenario"] = scenario
+        return cls(process, None, RUN_START, args, at, at, "ok")
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HistoryRecord:
+        """Build from a decoded JSON object; ValueError naming the first problem."""
+        unknown = sorted(set(data) - set(_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(unknown)}")
+        missing = sorted(_REQUIRED - set(data))
+        if missing:
+            raise ValueError(f"missing field(s) {', '.join(missing)}")
+        for name in ("start", "end"):
+            if isinstance(data[name], bool) or not isinstance(data[name], int | float):
+                raise ValueError(f"{name} must be a number of epoch seconds")
+        for name in ("process", "op", "outcome"):
+            if not isinstance(data[name], str):
+                raise ValueError(f"{name} must be a string")
+        for name in ("args", "observed"):
+            if not isinstance(data.get(name, {}), dict):
+                raise ValueError(f"{name} must be an object")
+        for name in ("tenant", "error"):
+            if data.get(name) is not None and not isinstance(data[name], str):
+                raise ValueError(f"{name} must be a string or null")
+        return cls(
+            process=data["process"], tenant=data.get("tenant"), op=data["op"],
+            args=dict(data.get("args", {})), start=float(data["start"]), end=float(data["end"]),
+            outcome=cast(Outcome, data["outcome"]), observed=dict(data.get("observed", {})),
+            error=data.get("error"),
+        )
+
+    def to_json(self) -> str:
+        """One line of JSON (no newline)."""
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=False)
+
+    def observed_ids(self, key: str) -> list[str]:
+        """`observed[key]` as a list of id strings (empty when absent)."""
+        value = self.observed.get(key)
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _is_uuid(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _problem(record: HistoryRecord) -> str | None:
+    """The first thing wrong with a record, or None."""
+    if record.outcome not in OUTCOMES:
+        return f"outcome must be one of {', '.join(sorted(OUTCOMES))}, got {record.outcome!r}"
+    if not (math.isfinite(record.start) and math.isfinite(record.end)):
+        return "start and end must be finite"
+    if record.end < record.start:
+        return f"end ({record.end}) is before start ({record.start})"
+    if not record.op:
+        return "op is empty"
+    if record.tenant is not None and not _is_uuid(record.tenant):
+        return f"tenant must be a user id (UUID) or null, got {record.tenant!r}"
+    id_args, status_args = _ARGS.get(record.op, ((), ()))
+    for name in id_args:
+        if not _is_uuid(record.args.get(name)):
+            return f"{record.op} needs args.{name} (a UUID)"
+    for name in status_args:
+        if record.args.get(name) not in STATUSES:
+            return f"{record.op} needs args.{name} (one of {', '.join(sorted(STATUSES))})"
+    if record.op == RUN_START and not isinstance(record.args.get("complete"), bool):
+        return "run.start needs args.complete (true or false)"
+    if record.op == "task.create" and record.outcome == "ok" and not _is_uuid(
+            record.observed.get("task_id")):
+        return "an ok task.create needs observed.task_id (a UUID)"
+    for name in _ID_LISTS:
+        value = record.observed.get(name)
+        if value is not None and not (isinstance(value, list) and all(map(_is_uuid, value))):
+            return f"observed.{name} must be a list of UUIDs"
+    return None
+
+
+def parse_history(lines: Iterable[str], source: str = "<history>") -> list[HistoryRecord]:
+    """Records from JSON lines (blank lines skipped); HistoryError naming `source:line`."""
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise ValueError("a record must be a JSON object")
+            records.append(HistoryRecord.from_json(data))
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            raise HistoryError(f"{source}:{number}: malformed history record: {exc}") from None
+    return records
+
+
+def read_history(path: str | Path) -> list[HistoryRecord]:
+    """Every record of a JSONL history file, validated; HistoryError on the first bad line."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as lines:
+            return parse_history(lines, str(path))
+    except OSError as exc:
+        raise HistoryError(f"cannot read history {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise HistoryError(f"history {path} is not UTF-8 text: {exc.reason}") from None
+
+
+def write_history(path: str | Path, records: Iterable[HistoryRecord]) -> None:
+    """Write (replace) a history file with `records`."""
+    with HistoryWriter(path, mode="w") as writer:
+        for record in records:
+            writer.append(record)
+
+
+class HistoryWriter:
+    """Appends records to a JSONL file, one line each, flushed per record; thread-safe.
+
+    Use as a context manager; several processes should each write their own file (or send
+    records to one writer), since lines of concurrent appenders may interleave.
+    """
+
+    def __init__(self, path: str | Path, *, mode: Literal["a", "w"] = "a") -> None:
+        self.path = Path(path)
+        self._mode = mode
+        self._file: TextIO | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> HistoryWriter:
+        self._file = self.path.open(self._mode, encoding="utf-8")
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def append(self, record: HistoryRecord) -> None:
+        """Write one record and flush it."""
+        if self._file is None:
+            raise RuntimeError("HistoryWriter is not open (use it as a context manager)")
+        line = record.to_json() + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def iter_ops(records: Iterable[HistoryRecord], *ops: str) -> Iterator[HistoryRecord]:
+    """The records whose op is one of `ops`."""
+    wanted = set(ops)
+    return (record for record in records if record.op in wanted)
