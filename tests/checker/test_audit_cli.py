@@ -1,0 +1,150 @@
+"""`checker audit`: exit codes 0/1/2/3, the table, the JSON. Through `checker.cli.main` in
+this process (argv in; exit code, stdout and stderr out, as a user sees them), and once for
+real in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import URL
+
+from checker.audit.synthetic import task_id
+from checker.cli import main
+from checker.history import write_history
+from taskhub.db import libpq_url
+from tests.checker.audit_support import full_history, owner, seed
+
+TEST_MIN = ["--min-argon2", "m=1024,t=1,p=1"]
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Invoke = Callable[..., Run]
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Invoke:
+    """`checker audit ARGS...` in this process (main's SIGTERM handler is undone after)."""
+    monkeypatch.setattr(signal, "signal", lambda *_args: None)
+    for name in ("CHECKER_DSN", "CHECKER_MIN_ARGON2"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def invoke(*args: str) -> Run:
+        monkeypatch.setattr(sys, "argv", ["checker", "audit", *args])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        out, err = capsys.readouterr()
+        return Run(int(exited.value.code or 0), out, err)
+    return invoke
+
+
+def test_clean_database_exits_0_with_a_table(db_url: URL, run: Invoke) -> None:
+    seed(db_url)
+    done = run("--dsn", libpq_url(db_url), *TEST_MIN)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "transitions.legal_path" in done.stdout and "clean" in done.stdout
+
+
+def test_json_shape(db_url: URL, tmp_path: Path, run: Invoke) -> None:
+    seed(db_url)
+    history = tmp_path / "history.jsonl"
+    write_history(history, full_history())
+    done = run("--dsn", libpq_url(db_url), "--history", str(history), "--json", *TEST_MIN)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert set(data) == {"ok", "checks"} and data["ok"] is True
+    names = [check["name"] for check in data["checks"]]
+    assert "ledger.single_winner" in names and "schema.row_level_security" in names
+    for check in data["checks"]:
+        assert {"name", "status", "violations", "samples"} <= set(check)
+        assert check["status"] == "pass" and check["violations"] == 0 and check["samples"] == []
+
+
+@pytest.mark.no_audit
+def test_corrupted_database_exits_1(db_url: URL, run: Invoke) -> None:
+    seed(db_url)
+    with owner(db_url) as conn:
+        conn.execute("UPDATE tasks SET version = 7 WHERE id = %s", (task_id(3),))
+    done = run("--dsn", libpq_url(db_url), "--json", *TEST_MIN)
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout)
+    assert data["ok"] is False
+    [bad] = [c for c in data["checks"] if c["status"] != "pass"]
+    assert bad["name"] == "transitions.version_counts_events" and bad["violations"] == 1
+    assert bad["samples"] == [{"task_id": str(task_id(3)), "version": 7, "events": 3}]
+    table = run("--dsn", libpq_url(db_url), *TEST_MIN)
+    assert table.returncode == 1 and "violations found" in table.stdout
+    assert str(task_id(3)) in table.stdout
+
+
+@pytest.mark.no_audit
+def test_for_real_in_a_subprocess(db_url: URL) -> None:
+    seed(db_url)
+    with owner(db_url) as conn:
+        conn.execute("ALTER TABLE tasks NO FORCE ROW LEVEL SECURITY")
+    done = subprocess.run([sys.executable, "-m", "checker", "audit", "--dsn", libpq_url(db_url),
+                           "--json", *TEST_MIN], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 1, done.stderr
+    failed = [c["name"] for c in json.loads(done.stdout)["checks"] if c["status"] != "pass"]
+    assert failed == ["schema.row_level_security"]
+
+
+def test_cheap_hashes_fail_the_default_policy(db_url: URL, run: Invoke,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    seed(db_url)
+    assert run("--dsn", libpq_url(db_url), "--only", "auth", "--json").returncode == 1
+    monkeypatch.setenv("CHECKER_MIN_ARGON2", "m=1024,t=1,p=1")
+    assert run("--dsn", libpq_url(db_url), "--only", "auth").returncode == 0
+
+
+def test_only_one_family(db_url: URL, run: Invoke) -> None:
+    done = run("--dsn", libpq_url(db_url), "--only", "schema", "--json")
+    assert done.returncode == 0
+    assert {c["name"].split(".")[0] for c in json.loads(done.stdout)["checks"]} == {"schema"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--only", "nonsense"], "unknown check family 'nonsense'"),
+    (["--only", "ledger"], "ledger needs a history"),
+    (["--min-argon2", "m=lots"], "bad Argon2id minimum"),
+])
+def test_usage_errors_exit_2(db_url: URL, run: Invoke, args: list[str], message: str) -> None:
+    done = run("--dsn", libpq_url(db_url), *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith(f"error: {message}")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_bad_dsn_exits_2(run: Invoke) -> None:
+    done = run("--dsn", "mysql://u:p@h/db")
+    assert done.returncode == 2 and "not a PostgreSQL URL" in done.stderr
+
+
+def test_malformed_history_exits_2(db_url: URL, tmp_path: Path, run: Invoke) -> None:
+    history = tmp_path / "history.jsonl"
+    history.write_text('{"process": "p"}\n')
+    done = run("--dsn", libpq_url(db_url), "--history", str(history))
+    assert done.returncode == 2
+    assert f"{history}:1: malformed history record: missing field(s)" in done.stderr
+    missing = run("--dsn", libpq_url(db_url), "--history", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 2 and "cannot read history" in missing.stderr
+
+
+def test_unreachable_dsn_exits_3(run: Invoke) -> None:
+    done = run("--dsn", "postgresql://nobody:secret@127.0.0.1:1/none")
+    assert done.returncode == 3
+    assert "cannot connect" in done.stderr and "secret" not in done.stderr
