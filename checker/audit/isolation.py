@@ -98,14 +98,11 @@ def no_tenant_sees_nothing(ctx: AuditContext) -> Finding:
               "each task event carries its task's owner (task_events.user_id = tasks.user_id)")
 def event_owner_matches_task(ctx: AuditContext) -> Finding:
     """One violation per event whose user_id differs from its task's."""
-    suspects = taskpass.suspects(ctx)
-    if not suspects:
-        return Finding(0)
-    return ctx.finding("""
+    return taskpass.finding(ctx, """
         SELECT e.id AS event_id, e.task_id, e.user_id AS event_owner, t.user_id AS task_owner
         FROM task_events e JOIN tasks t ON t.id = e.task_id
         WHERE e.task_id = ANY (%(suspects)s) AND e.user_id <> t.user_id
-        ORDER BY e.id""", {"suspects": suspects})
+        ORDER BY e.id""")
 
 
 @family.check("observed_rows_owned",

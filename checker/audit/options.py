@@ -53,6 +53,7 @@ class AuditOptions:
       history's run start scopes which database rows it must explain.
     - `work_mem`: PostgreSQL `work_mem` for the audit's transaction (its one big aggregation
       stays in memory up to about 100 MB per million tasks).
+    - `lock_timeout`: seconds a check may wait for a lock (behind DDL) before it errors.
     """
 
     samples: int = 5
@@ -60,3 +61,4 @@ class AuditOptions:
     isolation_tenants: int = 1000
     clock_skew: float = 1.0
     work_mem: str = "256MB"
+    lock_timeout: float = 10.0

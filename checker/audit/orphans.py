@@ -21,15 +21,12 @@ def tasks_without_user(ctx: AuditContext) -> Finding:
 @family.check("events_without_task", "every task event belongs to an existing task")
 def events_without_task(ctx: AuditContext) -> Finding:
     """One violation per event whose task_id names no task (checked among the suspects)."""
-    suspects = taskpass.suspects(ctx)
-    if not suspects:
-        return Finding(0)
-    return ctx.finding("""
+    return taskpass.finding(ctx, """
         SELECT e.id AS event_id, e.task_id, e.user_id, e.from_status, e.to_status
         FROM task_events e
         WHERE e.task_id = ANY (%(suspects)s)
           AND NOT EXISTS (SELECT FROM tasks t WHERE t.id = e.task_id)
-        ORDER BY e.id""", {"suspects": suspects})
+        ORDER BY e.id""")
 
 
 @family.check("sessions_without_user", "every auth session belongs to an existing user")

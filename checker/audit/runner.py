@@ -44,8 +44,10 @@ def run_audit(url: str | URL, history: Sequence[HistoryRecord] | str | Path | No
         raise InfrastructureError(f"cannot connect to the database: {reason}") from None
     with conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        conn.execute("SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)",
-                     (options.work_mem,))
+        # A check waits at most lock_timeout behind DDL (then errors), never for ever.
+        conn.execute("SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true), "
+                     "set_config('lock_timeout', %s, true)",
+                     (options.work_mem, f"{int(options.lock_timeout * 1000)}ms"))
         ctx = AuditContext(conn, options, records)
         results = tuple(_run_one(ctx, check) for check in checks)
         conn.rollback()

@@ -21,9 +21,10 @@ result/error does not fit its status). With A = sum of event codes, B = bit_or o
 C = sum of task-row codes: A = B means no step repeats; C = B + 64 means exactly one task row,
 whose status needs exactly the steps present (so each event's owner is the task's owner, since
 the group key includes it) and whose fields fit. Version is the event count when the task row's
-version minus one per event sums to 0. Event ids are allocated in commit order, so the steps
-are in order when the first event (smallest id) is the creation and the last one (largest id)
-carries the status: both read from min/max of `id * 8 + rank(to_status)`.
+version minus one per event sums to 0. A task's changes are serialised (each one reads the
+status the previous one committed), so its event ids grow along its path (this assumes the
+identity's default CACHE 1); the steps are in order when the first event (smallest id) is the
+creation and the last one (largest id) carries the status: min/max of `id * 8 + rank(to)`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import uuid
 
 from checker.audit.context import AuditContext
+from checker.audit.result import Finding
 
 _STEP = """CASE WHEN e.from_status IS NULL THEN CASE WHEN e.to_status = 'pending' THEN 1 ELSE 16 END
      WHEN e.from_status = 'pending' THEN CASE WHEN e.to_status = 'processing' THEN 2 ELSE 16 END
@@ -64,10 +66,22 @@ HAVING NOT coalesce(
 
 
 def suspects(ctx: AuditContext) -> list[uuid.UUID]:
-    """Ids of the tasks (or of the task ids of orphaned events) that need a closer look."""
+    """Ids of the tasks (or of the task ids of orphaned events) that need a closer look.
+
+    Computed once per audit, by the first check that asks (its duration includes the pass).
+    """
     def compute() -> list[uuid.UUID]:
         # Parallel plans are worse here: the planner cannot estimate a UNION's groups.
         ctx.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         ids = {row["task_id"] for row in ctx.rows(SUSPECTS_SQL)}
         return sorted(ids)
     return ctx.memo("taskpass.suspects", compute)
+
+
+def finding(ctx: AuditContext, query: str) -> Finding:
+    """A per-task check: `query` (named params, `%(suspects)s` the suspects' ids) runs only
+    when phase 1 flagged something; `details.suspects` says how many tasks it flagged."""
+    ids = suspects(ctx)
+    if not ids:
+        return Finding(0, details={"suspects": 0})
+    return ctx.finding(query, {"suspects": ids}, details={"suspects": len(ids)})

@@ -30,20 +30,13 @@ WITH ev AS (
 )"""
 
 
-def _suspect_finding(ctx: AuditContext, query: str) -> Finding:
-    suspects = taskpass.suspects(ctx)
-    if not suspects:
-        return Finding(0)
-    return ctx.finding(query, {"suspects": suspects})
-
-
 @family.check("legal_path",
               "each task's events, up to its first terminal one, are a legal path from its "
               "creation: NULL->pending first, then each from_status = the previous to_status, "
               "each step pending->processing or processing->completed|failed")
 def legal_path(ctx: AuditContext) -> Finding:
     """One violation per task, sampled with its first illegal event (or 'no events')."""
-    return _suspect_finding(ctx, _EVENTS + """,
+    return taskpass.finding(ctx, _EVENTS + """,
     bad AS (
         SELECT DISTINCT ON (ev.task_id) ev.task_id, ev.n AS event_no, ev.id AS event_id,
                ev.from_status, ev.to_status,
@@ -70,7 +63,7 @@ def legal_path(ctx: AuditContext) -> Finding:
               "each task's status is the to_status of its last event")
 def status_matches_last_event(ctx: AuditContext) -> Finding:
     """One violation per task (with events) whose status differs from its last event's."""
-    return _suspect_finding(ctx, _EVENTS + """
+    return taskpass.finding(ctx, _EVENTS + """
     SELECT t.id AS task_id, t.status, ev.to_status AS last_event_to, ev.id AS last_event_id
     FROM tasks t JOIN ev ON ev.task_id = t.id AND ev.n = ev.total
     WHERE t.status IS DISTINCT FROM ev.to_status""")
@@ -80,7 +73,7 @@ def status_matches_last_event(ctx: AuditContext) -> Finding:
               "completed tasks have a result and no error; failed tasks have an error")
 def terminal_fields(ctx: AuditContext) -> Finding:
     """One violation per terminal task whose result/error does not fit its status."""
-    return _suspect_finding(ctx, """
+    return taskpass.finding(ctx, """
     SELECT t.id AS task_id, t.status, t.result IS NOT NULL AS has_result, t.error
     FROM tasks t
     WHERE t.id = ANY (%(suspects)s)
@@ -92,7 +85,7 @@ def terminal_fields(ctx: AuditContext) -> Finding:
               "no task has an event after its first completed or failed event")
 def nothing_after_terminal(ctx: AuditContext) -> Finding:
     """One violation per task with events after a terminal one, sampled with the first."""
-    return _suspect_finding(ctx, _EVENTS + """
+    return taskpass.finding(ctx, _EVENTS + """
     SELECT DISTINCT ON (ev.task_id) ev.task_id, ev.prev_to AS terminal_status,
            ev.terminal_n AS terminal_event_no, ev.total - ev.terminal_n AS events_after,
            ev.id AS first_after_id, ev.from_status, ev.to_status
@@ -104,7 +97,7 @@ def nothing_after_terminal(ctx: AuditContext) -> Finding:
               "each task's version equals its number of events (the creation counts as 1)")
 def version_counts_events(ctx: AuditContext) -> Finding:
     """One violation per task whose version is not its event count."""
-    return _suspect_finding(ctx, """
+    return taskpass.finding(ctx, """
     SELECT t.id AS task_id, t.version, count(e.id) AS events
     FROM tasks t LEFT JOIN task_events e ON e.task_id = t.id
     WHERE t.id = ANY (%(suspects)s)
