@@ -1,0 +1,134 @@
+"""Time the full audit against one sequential read of the same tables, at 100k and 1M tasks.
+
+The audit must stay a small multiple of simply reading the data, and grow linearly with it.
+Each size gets a fresh migrated database on one ephemeral server, filled set-based with a
+valid population (checker.audit.synthetic: 100 tasks per user, every status, 1 to 3 events
+per task since a legal path has at most three: (none)->pending->processing->completed|failed).
+
+References, measured in the same run on the same server, best of the repetitions:
+- `count`: `SELECT count(*)` of tasks and of task_events by sequential scan, one process;
+- `copy`: `COPY tasks TO '/dev/null'` and the same for task_events (server-side: reads and
+  formats every column of every row, the least an auditor that looks at all rows pays; falls
+  back to COPY TO STDOUT drained by the client when the role may not write server files).
+
+    python benchmarks/audit_bench.py [--tasks 100000 1000000] [--db embedded] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+
+from checker import migrate
+from checker.audit import AuditOptions, AuditResult, run_audit
+from checker.audit.synthetic import Population, populate
+from checker.janitor import DatabaseJanitor
+from checker.provision import select_provider
+from checker.pytest_plugin import TEST_MINIMUM
+from taskhub.db import libpq_url
+
+TABLES = ("tasks", "task_events")
+
+
+@dataclass(frozen=True)
+class Figures:
+    tasks: int
+    events: int
+    seed_s: float
+    count_s: float
+    copy_s: float
+    audit_s: float
+    audit: AuditResult
+
+
+def best(repeat: int, fn: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def count_scan(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        for setting in ("max_parallel_workers_per_gather = 0", "enable_indexscan = off",
+                        "enable_indexonlyscan = off", "enable_bitmapscan = off"):
+            conn.execute(f"SET LOCAL {setting}")
+        for table in TABLES:
+            conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+
+
+def copy_scan(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table in TABLES:
+            try:
+                conn.execute(f"COPY {table} TO '/dev/null'")
+            except psycopg.errors.InsufficientPrivilege:
+                with conn.cursor() as cur, cur.copy(f"COPY {table} TO STDOUT") as copy:
+                    for _chunk in copy:
+                        pass
+
+
+def measure(janitor: DatabaseJanitor, tasks: int, repeat: int) -> Figures:
+    with janitor.ephemeral() as url:
+        migrate.upgrade(url)
+        dsn = libpq_url(url)
+        started = time.perf_counter()
+        with psycopg.connect(dsn) as conn:
+            populate(conn, Population(users=max(1, tasks // 100), tasks=tasks))
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+            events = conn.execute("SELECT count(*) FROM task_events").fetchone()
+        seed_s = time.perf_counter() - started
+        options = AuditOptions(min_argon2=TEST_MINIMUM)
+        copy_scan(dsn)  # warm the cache
+        results: list[AuditResult] = []
+        count_s = best(repeat, lambda: count_scan(dsn))
+        copy_s = best(repeat, lambda: copy_scan(dsn))
+        audit_s = best(repeat, lambda: results.append(run_audit(url, options=options)))
+        audit = min(results, key=lambda r: r.duration)
+        assert audit.ok, audit.summary()
+        return Figures(tasks, int(events[0]) if events else 0, seed_s, count_s, copy_s,
+                       audit_s, audit)
+
+
+def report(fig: Figures) -> None:
+    print(f"\n{fig.tasks:,} tasks, {fig.events:,} events (seeded in {fig.seed_s:.1f} s)")
+    print(f"  count scan {fig.count_s:7.3f} s   copy {fig.copy_s:7.3f} s   "
+          f"audit {fig.audit_s:7.3f} s ({len(fig.audit.checks)} checks, all pass)")
+    print(f"  audit / copy  {fig.audit_s / fig.copy_s:6.2f}x   "
+          f"audit / count {fig.audit_s / fig.count_s:6.2f}x")
+    slowest = sorted(fig.audit.checks, key=lambda c: c.duration, reverse=True)[:4]
+    print("  slowest checks: " + ", ".join(f"{c.name} {c.duration:.3f} s" for c in slowest))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--db", default=None, help="auto|container|embedded|dsn")
+    parser.add_argument("--dsn", default=None)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    with select_provider(args.db, args.dsn) as server:
+        janitor = DatabaseJanitor(server.url)
+        try:
+            figures = [measure(janitor, n, args.repeat) for n in args.tasks]
+        finally:
+            janitor.close()
+    for fig in figures:
+        report(fig)
+    if len(figures) > 1:
+        first, last = figures[0], figures[-1]
+        size = last.tasks / first.tasks
+        print(f"\ngrowth {first.tasks:,} -> {last.tasks:,} tasks ({size:.0f}x the data): "
+              f"audit {last.audit_s / first.audit_s:.1f}x, copy {last.copy_s / first.copy_s:.1f}x,"
+              f" count {last.count_s / first.count_s:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
