@@ -16,6 +16,7 @@ from rich.table import Table
 from sqlalchemy import URL
 
 from checker import migrate
+from checker.adopt import adopt
 from checker.audit import Argon2Minimum, AuditOptions, run_audit
 from checker.audit.options import MIN_ARGON2_ENV, OWASP_MINIMUM
 from checker.audit.render import print_result, to_json
@@ -159,6 +160,16 @@ def db_history() -> None:
     for revision, _down, message in migrate.history():
         marker = " (head)" if revision == head else ""
         print(f"{revision}{marker}  {message}")
+
+
+@db_app.command("adopt")
+def db_adopt(dsn: RequiredDsn) -> None:
+    """Recognise a database that predates Alembic, stamp its revision and upgrade it to head."""
+    url = parse_dsn(dsn)
+    _reachable(url)
+    adoption = adopt(url)
+    err.print(f"{describe(url)}: recognised revision {adoption.recognised}, "
+              f"upgraded to {adoption.upgraded_to}")
 
 
 def _reachable(url: URL) -> None:
