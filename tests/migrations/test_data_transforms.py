@@ -234,3 +234,24 @@ def test_deleting_a_user_is_refused_before_0007_and_cascades_after(
     db.execute("DELETE FROM users WHERE id = %s", (user,))
     for table in ("tasks", "task_events", "password_history", "auth_sessions"):
         assert rows(db, f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0, table
+
+
+# --- the whole chain, audited -----------------------------------------------------------
+
+def test_a_legacy_database_upgraded_to_head_passes_the_audit(
+        db: psycopg.Connection[dict[str, Any]], empty_db_url: URL) -> None:
+    from argon2 import PasswordHasher
+
+    from checker.audit import run_audit
+
+    at(empty_db_url, "0001")
+    hashed = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash("legacy pw")
+    users = [add_user(db, typed, hashed) for typed in EMAILS]
+    for n, legacy in enumerate(STATUSES):
+        for user in users:
+            add_task(db, user, legacy, result=[None, "txt", '{"a": 1}'][n % 3], title=legacy)
+    migrate.upgrade(empty_db_url)
+    audit = run_audit(empty_db_url)
+    failing = [(c.name, c.status, c.samples) for c in audit.checks if c.status != "pass"]
+    assert audit.ok, failing
+    assert rows(db, "SELECT count(*) AS n FROM tasks")[0]["n"] == len(STATUSES) * len(users)
