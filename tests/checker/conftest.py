@@ -25,7 +25,8 @@ server = provider.__enter__()
 info = {"url": server.url.render_as_string(hide_password=False),
         "workdir": str(getattr(provider, "workdir", "") or ""),
         "server_pid": getattr(getattr(provider, "process", None), "pid", None),
-        "container": provider.container.get_container_id() if getattr(provider, "container", None) else None}
+        "container": (provider.container.get_container_id()
+                      if getattr(provider, "container", None) else None)}
 print(json.dumps(info), flush=True)
 time.sleep(600)
 """

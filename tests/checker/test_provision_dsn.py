@@ -34,7 +34,8 @@ def test_database_defaults_to_postgres() -> None:
 
 
 def test_unreachable_server_is_an_infrastructure_error() -> None:
-    with pytest.raises(InfrastructureError, match="cannot connect to u@127.0.0.1:1/x") as failure:
+    expected = r"cannot connect to u@127\.0\.0\.1:1/x"
+    with pytest.raises(InfrastructureError, match=expected) as failure:
         DsnProvider("postgresql://u:secret@127.0.0.1:1/x").__enter__()
     assert failure.value.exit_code == 3
     assert "secret" not in str(failure.value)

@@ -34,7 +34,8 @@ def test_starts_serves_and_leaves_nothing_behind() -> None:
         workdir, pid = provider.workdir, provider.process.pid  # type: ignore[union-attr]
         with psycopg.connect(libpq_url(server.url)) as conn:
             assert conn.execute("SELECT current_setting('fsync')").fetchone() == ("off",)
-            assert conn.execute("SELECT current_setting('synchronous_commit')").fetchone() == ("on",)
+            row = conn.execute("SELECT current_setting('synchronous_commit')").fetchone()
+            assert row == ("on",)
             assert conn.execute("SELECT 1 + 1").fetchone() == (2,)
     assert workdir is not None and not workdir.exists()
     assert not _alive(pid)
