@@ -1,5 +1,5 @@
 """`python -m checker` is the `checker` command."""
 
-from checker.cli import main
+from checker.entry import main
 
 main()
