@@ -1,0 +1,74 @@
+"""One load run from end to end: provision, migrate, seed and drive the scenario, audit,
+write the report. Returns the report folder and the summary; the CLI decides the exit code.
+
+Import only after gevent's monkey-patching (it imports the Locust runner).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from rich.console import Console
+
+from checker import report
+from checker.audit import AuditOptions, run_audit
+from checker.database import migrated_database
+from checker.history import read_history
+from checker.profiles import argon2_params, audit_minimum
+from checker.provision import select_provider
+from checker.report.figures import figures
+from checker.report.summary import FILES, Thresholds, build
+from checker.runconfig import RunConfig
+from checker.runner import LoadResult, run_load
+from taskhub.db import libpq_url
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
+            report_root: Path, thresholds: Thresholds) -> tuple[Path, dict[str, Any]]:
+    """Run the scenario on a fresh migrated database and write its report folder."""
+    provider = select_provider(db, dsn, keep=keep)
+    with migrated_database(provider) as database:
+        url = libpq_url(database.url)
+        folder = report.new_folder(report_root, config.scenario)
+        history = folder / FILES["history"]
+        err.print(f"[bold]{config.scenario}[/]: {provider.name} server, database "
+                  f"{database.url.database}; report in {folder}")
+        load = run_load(config, url, history, folder)
+        err.print("load stopped; auditing")
+        audit = run_audit(database.url, history,
+                          options=AuditOptions(min_argon2=audit_minimum(config.argon2)))
+        version = _server_version(url)
+        if keep:
+            hint = database.server.stop_hint or f"DROP DATABASE {database.url.database} " \
+                                                "WITH (FORCE)"
+            err.print(f"kept running: {url}\nstop it with: {hint}")
+    figs = figures(read_history(history))
+    summary = build(config, _parameters(config, load, provider.name,
+                                        str(database.url.database)),
+                    load, figs, audit, thresholds, version)
+    report.write(folder, summary, figs, load.locust_html)
+    return folder, summary
+
+
+def _server_version(url: str) -> str:
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        row = conn.execute("SELECT version()").fetchone()
+    return str(row[0]) if row else "unknown"
+
+
+def _parameters(config: RunConfig, load: LoadResult, provider: str,
+                database: str) -> dict[str, Any]:
+    params = asdict(config)
+    params.update({
+        "argon2_params": str(audit_minimum(config.argon2)),
+        "argon2_profile_cost": asdict(argon2_params(config.argon2)),
+        "tenants": load.tenants, "seeded_tasks": load.seeded_tasks,
+        "unsafe_transitions": load.unsafe_transitions, "interrupted": load.interrupted,
+        "provider": provider, "database": database,
+    })
+    return params

@@ -1,0 +1,79 @@
+"""Figures computed from the history itself: per-operation outcomes and latency percentiles,
+and operations per second over time. The same whether one process or many ran the load."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from checker.history import RUN_START, HistoryRecord
+from checker.seed import SEED_PROCESS
+
+
+@dataclass(frozen=True)
+class OpFigures:
+    """One operation: how often, how it ended, how long it took (ms)."""
+
+    op: str
+    count: int
+    outcomes: dict[str, int]
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    """All operations, and a per-second timeline of completions per operation."""
+
+    ops: tuple[OpFigures, ...]
+    start: float
+    seconds: int
+    timeline: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        """Load operations in all."""
+        return sum(op.count for op in self.ops)
+
+    def counts(self) -> dict[str, int]:
+        """Operation -> count."""
+        return {op.op: op.count for op in self.ops}
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of already sorted values (0 when empty)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(q * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def load_records(records: Iterable[HistoryRecord]) -> list[HistoryRecord]:
+    """The records of the load itself (not the seed, not the run.start header)."""
+    return [r for r in records if r.op != RUN_START and r.process != SEED_PROCESS]
+
+
+def figures(records: Iterable[HistoryRecord]) -> Figures:
+    """Figures of the load records."""
+    load = load_records(records)
+    if not load:
+        return Figures((), 0.0, 0)
+    start = min(r.start for r in load)
+    seconds = int(max(r.end for r in load) - start) + 1
+    latencies: dict[str, list[float]] = defaultdict(list)
+    outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+    timeline: dict[str, list[int]] = defaultdict(lambda: [0] * seconds)
+    for r in load:
+        latencies[r.op].append((r.end - r.start) * 1000)
+        outcomes[r.op][r.outcome] += 1
+        timeline[r.op][min(int(r.end - start), seconds - 1)] += 1
+    ops = []
+    for op in sorted(latencies):
+        values = sorted(latencies[op])
+        ops.append(OpFigures(op, len(values), dict(outcomes[op]), percentile(values, 0.5),
+                             percentile(values, 0.95), percentile(values, 0.99), values[-1]))
+    return Figures(tuple(ops), start, seconds, dict(timeline))

@@ -1,0 +1,99 @@
+"""`report.html`: one self-contained page (inline CSS and SVG, no script, no CDN)."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+from checker.report.charts import latency_chart, throughput_chart
+from checker.report.figures import Figures
+
+_CSS = """
+body{font-family:sans-serif;margin:2em;color:#222;max-width:1100px}
+h1{margin-bottom:.2em} .verdict{font-size:1.3em;font-weight:bold;padding:.4em .8em;
+display:inline-block;border-radius:4px} .pass{background:#dfd;color:#060}
+.fail{background:#fdd;color:#900} .error{background:#ffd;color:#960}
+table{border-collapse:collapse;margin:.6em 0 1.4em;font-size:13px}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
+td.n{text-align:right;font-variant-numeric:tabular-nums} th{background:#f4f4f4}
+pre{margin:0;white-space:pre-wrap;font-size:11px;max-width:520px}
+"""
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(
+        f'<td class="n">{cell}</td>' if i in numeric else f"<td>{cell}</td>"
+        for i, cell in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _kv(data: dict[str, Any]) -> str:
+    return _table(["parameter", "value"],
+                  [[escape(str(k)), escape(str(v))] for k, v in data.items()])
+
+
+def render(summary: dict[str, Any], figures: Figures) -> str:
+    """The page for a summary (see `checker.report.summary.build`) and its figures."""
+    ok = summary["ok"]
+    verdict = "PASS" if ok else "FAIL"
+    problems = "".join(f"<li>{escape(p)}</li>" for p in summary["problems"])
+    totals = summary["totals"]
+    ops = _table(
+        ["operation", "requests", "failures", "ops/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
+         "outcomes (history)"],
+        [[escape(o["name"]), str(o["requests"]), str(o["failures"]), f"{o['ops_per_s']:.1f}",
+          f"{o['p50_ms']:.2f}", f"{o['p95_ms']:.2f}", f"{o['p99_ms']:.2f}",
+          f"{o['max_ms']:.2f}",
+          escape(", ".join(f"{k} {v}" for k, v in sorted(o["outcomes"].items())))]
+         for o in summary["operations"]], numeric={1, 2, 3, 4, 5, 6, 7})
+    audit = summary["audit"]
+    checks = _table(
+        ["check", "status", "violations", "what it proves", "samples / details"],
+        [[escape(c["name"]), f'<span class="{c["status"]}">{c["status"]}</span>',
+          str(c["violations"]), escape(c["statement"]),
+          "<pre>" + escape(_samples(c)) + "</pre>"] for c in audit["checks"]],
+        numeric={2})
+    lat_rows = [(o.op, o.p50_ms, o.p95_ms, o.p99_ms) for o in figures.ops]
+    files = summary["files"]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>checker run {escape(summary['scenario'])}: {verdict}</title><style>{_CSS}</style></head>
+<body>
+<h1>checker run {escape(summary['scenario'])}</h1>
+<p class="verdict {'pass' if ok else 'fail'}">{verdict}</p>
+{f'<ul>{problems}</ul>' if problems else ''}
+<p>{escape(summary['started_at'])} to {escape(summary['ended_at'])}
+({summary['duration_s']:.1f} s); server: {escape(summary['server_version'])}.<br>
+{totals['requests']:,} operations, {totals['failures']:,} failures,
+{totals['ops_per_s']:,.1f} ops/s, p95 {totals['p95_ms']:.0f} ms, peak {totals['peak_users']}
+users. Locust's own report: <a href="{files['locust_report']}">{files['locust_report']}</a>;
+history: <a href="{files['history']}">{files['history']}</a>.</p>
+<h2 id="throughput">Throughput over time</h2>
+{throughput_chart(figures.timeline)}
+<h2 id="latency">Latency percentiles per operation</h2>
+{latency_chart(lat_rows)}
+<h2 id="operations">Operations</h2>
+{ops}
+<h2 id="audit">Audit: {'clean' if audit['ok'] else 'violations found'}
+({len(audit['checks'])} checks, {audit['duration_s']:.2f} s)</h2>
+{checks}
+<h2 id="consistency">History against Locust</h2>
+{_kv({k: v for k, v in summary['consistency'].items()})}
+<h2 id="thresholds">Thresholds</h2>
+{_kv(summary['thresholds'])}
+<h2 id="parameters">Run parameters</h2>
+{_kv(summary['parameters'])}
+</body></html>
+"""
+
+
+def _samples(check: dict[str, Any]) -> str:
+    if check.get("error"):
+        return str(check["error"])
+    parts = [json.dumps(s, default=str) for s in check.get("samples", [])[:5]]
+    if check.get("details"):
+        parts.append("details: " + json.dumps(check["details"], default=str))
+    return "\n".join(parts)

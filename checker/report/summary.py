@@ -1,0 +1,106 @@
+"""`summary.json`: the run's parameters, Locust's and the history's figures, thresholds, the
+cross-check of the two, the audit, and the verdict (which the CLI turns into an exit code)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from checker.audit import AuditResult
+from checker.report.figures import Figures
+from checker.runconfig import RunConfig
+from checker.runner import LoadResult
+
+FILES = {"report": "report.html", "locust_report": "locust.html", "history": "history.jsonl",
+         "summary": "summary.json"}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits on Locust's figures: failure ratio and the p95 of all operations together."""
+
+    max_fail_ratio: float | None = None
+    p95_ms: float | None = None
+
+    def broken(self, load: LoadResult) -> list[str]:
+        """A sentence per broken limit."""
+        problems = []
+        total = load.total
+        ratio = total.failures / total.requests if total.requests else 0.0
+        if self.max_fail_ratio is not None and ratio > self.max_fail_ratio:
+            problems.append(f"failure ratio {ratio:.4f} above --max-fail-ratio "
+                            f"{self.max_fail_ratio}")
+        if self.p95_ms is not None and total.p95_ms > self.p95_ms:
+            problems.append(f"p95 {total.p95_ms:.0f} ms above --p95-ms {self.p95_ms:g}")
+        return problems
+
+
+def locust_counts(load: LoadResult) -> dict[str, int]:
+    """Locust's request count per operation name (all request types together)."""
+    counts: dict[str, int] = defaultdict(int)
+    for op in load.ops:
+        counts[op.name] += op.requests
+    return dict(counts)
+
+
+def consistency(load: LoadResult, figures: Figures) -> dict[str, Any]:
+    """Does the history hold exactly the operations Locust counted?"""
+    ours, theirs = figures.counts(), locust_counts(load)
+    mismatched = {op: {"history": ours.get(op, 0), "locust": theirs.get(op, 0)}
+                  for op in sorted(set(ours) | set(theirs)) if ours.get(op) != theirs.get(op)}
+    return {"history_ops": figures.count, "locust_requests": load.total.requests,
+            "consistent": not mismatched, "mismatched_ops": mismatched}
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
+
+
+def build(config: RunConfig, parameters: dict[str, Any], load: LoadResult, figures: Figures,
+          audit: AuditResult, thresholds: Thresholds, server_version: str) -> dict[str, Any]:
+    """The whole summary; `ok` and `problems` are the verdict."""
+    broken = thresholds.broken(load)
+    check = consistency(load, figures)
+    problems = [*broken]
+    if not check["consistent"]:
+        problems.append("the history does not hold exactly the operations Locust counted")
+    if not audit.ok:
+        problems.append("audit: " + ", ".join(c.name for c in audit.failed))
+    elapsed = max(load.ended - load.started, 1e-9)
+    total = load.total
+    by_name = {op.op: op for op in figures.ops}
+    theirs = locust_counts(load)
+    failures: dict[str, int] = defaultdict(int)
+    for op in load.ops:
+        failures[op.name] += op.failures
+    operations = [{
+        "name": name, "requests": theirs.get(name, 0), "failures": failures.get(name, 0),
+        "ops_per_s": round(theirs.get(name, 0) / elapsed, 2),
+        "p50_ms": round(f.p50_ms, 3), "p95_ms": round(f.p95_ms, 3),
+        "p99_ms": round(f.p99_ms, 3), "max_ms": round(f.max_ms, 3), "outcomes": f.outcomes,
+    } for name, f in sorted(by_name.items())]
+    return {
+        "scenario": config.scenario,
+        "ok": not problems,
+        "problems": problems,
+        "parameters": parameters,
+        "server_version": server_version,
+        "started_at": _iso(load.started),
+        "ended_at": _iso(load.ended),
+        "duration_s": round(elapsed, 3),
+        "totals": {"requests": total.requests, "failures": total.failures,
+                   "fail_ratio": round(total.failures / total.requests, 6)
+                   if total.requests else 0.0,
+                   "ops_per_s": round(total.requests / elapsed, 2),
+                   "p50_ms": total.p50_ms, "p95_ms": total.p95_ms, "p99_ms": total.p99_ms,
+                   "peak_users": load.peak_users},
+        "operations": operations,
+        "thresholds": {"max_fail_ratio": thresholds.max_fail_ratio,
+                       "p95_ms": thresholds.p95_ms, "broken": broken},
+        "consistency": check,
+        "audit": {"ok": audit.ok, "duration_s": round(audit.duration, 3),
+                  "checks": [c.to_dict() for c in audit.checks]},
+        "files": FILES,
+    }

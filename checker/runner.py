@@ -1,0 +1,237 @@
+"""Locust as a library for one scenario: a local runner, or a master with worker processes.
+
+`run_load` seeds the database (see `scenarios.standalone.prepare`), runs the users headless
+(or behind Locust's web UI, bound to 127.0.0.1), shows a progress line, stops them with a
+grace period (`stop_timeout`: no user is killed in the middle of a transaction unless it
+overruns it), and returns Locust's figures. Every operation is already in the history file by
+then: written directly by a local runner, shipped by workers to the master otherwise.
+Import this module only after gevent's monkey-patching (`checker.entry` does it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import gevent
+from gevent.event import Event
+from locust import User
+from locust.env import Environment
+from locust.event import Events
+from locust.html import get_html_report
+from locust.runners import MasterRunner, Runner
+from locust.stats import StatsEntry, stats_history
+
+import scenarios
+from checker.errors import InfrastructureError, UsageError
+from checker.history import HistoryWriter
+from checker.progress import Progress, Tick
+from checker.runconfig import RunConfig
+from checker.seed import SeedSpec
+from scenarios.harness import (
+    Harness,
+    attach,
+    install_cooperative_hashing,
+    serve_workers,
+    unsafe_transitions,
+)
+from scenarios.standalone import prepare
+
+WORKER_CONNECT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class OpStats:
+    """Locust's figures for one operation (or the aggregate)."""
+
+    name: str
+    kind: str
+    requests: int
+    failures: int
+    avg_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    rps: float
+
+    @classmethod
+    def of(cls, entry: StatsEntry) -> OpStats:
+        """From a Locust stats entry."""
+        def pct(p: float) -> float:
+            return float(entry.get_response_time_percentile(p) or 0) if entry.num_requests \
+                else 0.0
+
+        return cls(str(entry.name), str(entry.method or ""), int(entry.num_requests),
+                   int(entry.num_failures), float(entry.avg_response_time), pct(0.5),
+                   pct(0.95), pct(0.99), float(entry.max_response_time or 0),
+                   float(entry.total_rps))
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What the load did, as Locust counted it."""
+
+    started: float
+    ended: float
+    tenants: int
+    seeded_tasks: int
+    peak_users: int
+    workers: int
+    unsafe_transitions: bool
+    interrupted: bool
+    ops: tuple[OpStats, ...]
+    total: OpStats
+    locust_html: str
+
+
+def load_scenario(name: str) -> tuple[ModuleType, list[type[User]], SeedSpec]:
+    """The scenario's module, its concrete user classes and its seed spec."""
+    known = scenarios.catalogue()
+    if name not in known:
+        raise UsageError(f"unknown scenario {name!r}: choose one of {', '.join(known)}")
+    module = importlib.import_module(f"scenarios.{name}")
+    classes = [value for value in vars(module).values()
+               if isinstance(value, type) and issubclass(value, User)
+               and not getattr(value, "abstract", False) and value.__module__ == module.__name__]
+    return module, classes, getattr(module, "SEED", SeedSpec())
+
+
+def run_load(config: RunConfig, url: str, history: Path, logs: Path) -> LoadResult:
+    """Seed, run the scenario against `url` (a migrated database), stop; Locust's figures."""
+    _module, classes, spec = load_scenario(config.scenario)
+    spec = replace(spec, tenants=max(2, config.tenants or spec.tenants),
+                   tasks_per_tenant=config.tasks_per_tenant or spec.tasks_per_tenant)
+    env = Environment(user_classes=classes, events=Events(), stop_timeout=config.stop_timeout,
+                      host="taskhub", locustfile=str(scenarios.path_of(config.scenario)))
+    with HistoryWriter(history, mode="w") as writer:
+        setup = prepare(url, config.scenario, spec, config.seed, config.argon2, config.users,
+                        writer)
+        workers: list[subprocess.Popen[bytes]] = []
+        harness: Harness | None = None
+        stopped = False
+        try:
+            if config.expected_workers:
+                runner: Runner = _master(env, config)
+                finished = serve_workers(env, setup, writer, config.expected_workers)
+                workers = _spawn_workers(config, runner, logs)
+            else:
+                runner = env.create_local_runner()
+                install_cooperative_hashing()
+                harness = Harness(setup, writer)
+                attach(env, harness)
+                finished = set()
+            gevent.spawn(stats_history, runner)
+            started = time.time()
+            peak, interrupted = _drive(env, runner, config)
+            ended = time.time()
+            _stop(runner, finished, config)
+            stopped = True
+            html = get_html_report(env)
+        finally:
+            _reap(workers, grace=15.0 if stopped else 0.0)
+            if harness is not None:
+                harness.close()
+    stats = env.stats
+    ops = tuple(OpStats.of(entry) for _key, entry in sorted(stats.entries.items()))
+    return LoadResult(started, ended, len(setup.manifest.tenants), setup.manifest.task_count,
+                      peak, config.expected_workers, unsafe_transitions(), interrupted, ops,
+                      OpStats.of(stats.total), html)
+
+
+def _master(env: Environment, config: RunConfig) -> MasterRunner:
+    port = config.master_port or _free_port(config.master_bind)
+    try:
+        return env.create_master_runner(config.master_bind, port)
+    except Exception as exc:  # zmq: address in use, bad interface
+        raise InfrastructureError(f"cannot listen for workers on {config.master_bind}:{port}: "
+                                  f"{exc}") from None
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _spawn_workers(config: RunConfig, runner: Runner, logs: Path
+                   ) -> list[subprocess.Popen[bytes]]:
+    """Start the local workers (`locust --worker`) and wait for every expected worker."""
+    assert isinstance(runner, MasterRunner)
+    port = runner.master_bind_port
+    locustfile = scenarios.path_of(config.scenario)
+    procs = []
+    for i in range(config.workers):
+        log = (logs / f"worker-{i + 1}.log").open("wb")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "locust", "--worker", "-f", str(locustfile),
+             "--master-host", "127.0.0.1", "--master-port", str(port), "--loglevel", "WARNING"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+        log.close()
+    deadline = time.monotonic() + WORKER_CONNECT_TIMEOUT
+    while runner.worker_count < config.expected_workers:
+        dead = [i for i, proc in enumerate(procs) if proc.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            _reap(procs, grace=0.0)
+            what = f"worker {dead[0] + 1} exited (see {logs}/worker-{dead[0] + 1}.log)" if dead \
+                else f"only {runner.worker_count} of {config.expected_workers} workers connected"
+            raise InfrastructureError(f"distributed run could not start: {what}")
+        gevent.sleep(0.1)
+    return procs
+
+
+def _drive(env: Environment, runner: Runner, config: RunConfig) -> tuple[int, bool]:
+    """Run until the duration is over, Ctrl-C or SIGTERM; (peak users, interrupted)."""
+    stop = Event()
+    gevent.signal_handler(signal.SIGTERM, stop.set)
+    if config.ui:
+        env.create_web_ui("127.0.0.1", config.web_port)
+        print(f"Locust web UI: http://127.0.0.1:{config.web_port}/ (Ctrl-C ends the session)",
+              file=sys.stderr, flush=True)
+    else:
+        runner.start(config.users, config.spawn_rate)
+    began, peak, interrupted = time.monotonic(), 0, False
+    try:
+        with Progress() as progress:
+            while not stop.is_set():
+                elapsed = time.monotonic() - began
+                peak = max(peak, runner.user_count)
+                total = env.stats.total
+                progress.show(Tick(runner.user_count, total.current_rps, total.num_requests,
+                                   total.num_failures, elapsed, config.duration))
+                if config.duration is not None and elapsed >= config.duration:
+                    break
+                stop.wait(0.5)
+    except KeyboardInterrupt:
+        interrupted = True
+    return peak, interrupted or stop.is_set()
+
+
+def _stop(runner: Runner, finished: set[str], config: RunConfig) -> None:
+    """Stop the users (grace: stop_timeout); on a master, wait for every worker's last batch."""
+    runner.stop()
+    if isinstance(runner, MasterRunner):
+        deadline = time.monotonic() + config.stop_timeout + 30
+        while len(finished) < config.expected_workers and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+    runner.quit()
+
+
+def _reap(procs: list[subprocess.Popen[Any]], grace: float) -> None:
+    """Wait for workers told to quit (`grace` seconds), then end them."""
+    for proc in procs:
+        if not grace and proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=grace or 5.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,142 @@
+"""`Recorder`: every call into taskhub timed, reported to Locust and written to the history.
+
+One call is one history record and one Locust request event named by its op, whatever the
+outcome: `ok` (acknowledged), `fail` (the application refused, or the write certainly did not
+happen) or `unknown` (a COMMIT failed, or the connection was lost: the write may have landed).
+Serialization failures and deadlocks are retried, as an application should, inside the one
+operation. For Locust a refusal that a race makes normal (a lost transition race, a deleted
+task, a stale password) is a success; an unknown outcome, an unexpected error and a probe that
+saw another tenant's data are failures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import gevent
+from locust.env import Environment
+
+from checker.history import HistoryRecord, Outcome
+from scenarios.harness import Harness
+from taskhub.errors import (
+    AuthError,
+    Conflict,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    StorageError,
+    TaskhubError,
+)
+
+T = TypeVar("T")
+RETRYABLE = frozenset({"40001", "40P01"})
+MAX_RETRIES = 5
+EXPECTED: tuple[type[TaskhubError], ...] = (NotFound, Conflict, IllegalTransition, AuthError,
+                                            InvalidInput)
+"""Refusals a concurrent workload produces on purpose: history `fail`, Locust success."""
+
+
+class ProbeLeak(Exception):
+    """A cross-tenant probe saw or changed another tenant's data."""
+
+
+@dataclass(frozen=True)
+class Result(Generic[T]):
+    """How a call ended: its outcome, its value when ok, the exception otherwise."""
+
+    outcome: Outcome
+    value: T | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when acknowledged."""
+        return self.outcome == "ok"
+
+
+def connection_lost(exc: StorageError) -> bool:
+    """Whether the server went away (no SQLSTATE, class 08, or an administrator's shutdown)."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+class Recorder:
+    """Runs calls for one simulated user (`process`)."""
+
+    def __init__(self, environment: Environment, harness: Harness, process: str) -> None:
+        self.environment = environment
+        self.harness = harness
+        self.process = process
+
+    def call(self, op: str, args: dict[str, Any], action: Callable[[], T], *,
+             tenant: str | None = None, observe: Callable[[T], dict[str, Any]] | None = None,
+             kind: str = "tenant") -> Result[T]:
+        """Run `action` (retrying serialization failures), record it, report it."""
+        start, began = time.time(), time.perf_counter()
+        result: Result[T]
+        for attempt in range(MAX_RETRIES + 1):
+            try:
+                value = action()
+            except StorageError as exc:
+                if exc.sqlstate in RETRYABLE and attempt < MAX_RETRIES:
+                    gevent.sleep(0.002 * 2 ** attempt * self.harness.rng.random())
+                    continue
+                unknown = exc.during_commit and exc.sqlstate not in RETRYABLE
+                result = Result("unknown" if unknown or connection_lost(exc) else "fail",
+                                error=exc)
+            except TaskhubError as exc:
+                result = Result("fail", error=exc)
+            except Exception as exc:  # a bug or a driver error that escaped: cannot tell
+                result = Result("unknown", error=exc)
+            except BaseException as exc:  # stopped mid-call (GreenletExit, Ctrl-C): cannot tell
+                self._record(op, args, tenant, kind, start, began, Result("unknown", error=exc),
+                             {})
+                raise
+            else:
+                result = Result("ok", value)
+            break
+        observed = observe(result.value) if result.ok and observe and result.value is not None \
+            else {}
+        self._record(op, args, tenant, kind, start, began, result, observed)
+        return result
+
+    def probe(self, action: str, args: dict[str, Any], attempt: Callable[[], dict[str, Any]],
+              *, tenant: str) -> dict[str, Any]:
+        """A cross-tenant attempt: `attempt` returns what leaked (nothing: {}) or raises the
+        application's refusal. Recorded as `probe.<action>`: outcome `fail` when denied."""
+        start, began = time.time(), time.perf_counter()
+        leaked: dict[str, Any] = {}
+        try:
+            leaked = {k: v for k, v in attempt().items() if v}
+        except TaskhubError as exc:
+            result: Result[Any] = Result("fail", error=exc)
+        except Exception as exc:
+            result = Result("unknown", error=exc)
+        else:
+            result = Result("ok", error=ProbeLeak(f"{action}: {leaked}")) if leaked \
+                else Result("fail")
+        self._record(f"probe.{action}", {**args, "action": action}, tenant, "probe", start,
+                     began, result, leaked, refusal_expected=True)
+        return leaked
+
+    def _record(self, op: str, args: dict[str, Any], tenant: str | None, kind: str,
+                start: float, began: float, result: Result[Any],
+                observed: dict[str, Any], *, refusal_expected: bool = False) -> None:
+        elapsed = time.perf_counter() - began
+        error = None if result.error is None else \
+            f"{type(result.error).__name__}: {str(result.error).strip()[:300]}"
+        self.harness.sink.append(HistoryRecord(
+            self.process, tenant, op, args, start, max(start + elapsed, start), result.outcome,
+            observed, error))
+        failure: BaseException | None = None
+        expected = isinstance(result.error, EXPECTED) or (
+            refusal_expected and isinstance(result.error, TaskhubError))
+        if result.outcome == "unknown" or isinstance(result.error, ProbeLeak) or (
+                result.error is not None and not expected):
+            failure = result.error or RuntimeError(f"{op}: outcome unknown")
+        self.environment.events.request.fire(
+            request_type=kind, name=op, response_time=elapsed * 1000, response_length=0,
+            exception=failure, context={"outcome": result.outcome})

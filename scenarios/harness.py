@@ -1,0 +1,281 @@
+"""What one load process shares between its simulated users: the run's setup, an engine,
+the history sink, and the wiring between a Locust master and its workers.
+
+The master (or the only process) seeds the database and owns the history file. A worker gets
+the `Setup` in a message when it connects (before any spawn message, on the same socket) and
+ships its history records back: a batch with every stats report and a final one when its users
+have stopped, so the master's history holds exactly the operations the stats count.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import gevent
+import psycopg.waiting
+from gevent.event import Event
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+from sqlalchemy import Engine
+
+from checker.history import HistoryRecord
+from checker.profiles import load_settings
+from checker.seed import Manifest, SeedTenant
+from taskhub import passwords
+from taskhub.db import make_engine
+
+UNSAFE_ENV = "CHECKER_UNSAFE_TRANSITIONS"
+"""Test-only switch read by the scenarios alone: workers transition by read-then-write."""
+CONFIG_MESSAGE = "checker_config"
+HISTORY_MESSAGE = "checker_history"
+HISTORY_KEY = "checker_history"
+_ATTR = "checker_harness"
+
+
+def unsafe_transitions() -> bool:
+    """Whether the deliberately broken transition is switched on in this process."""
+    return os.environ.get(UNSAFE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def cooperative() -> bool:
+    """Whether psycopg waits cooperatively (it was imported after gevent's patching)."""
+    return psycopg.waiting.wait is not getattr(psycopg.waiting, "wait_c", None)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The run as every load process sees it; `process`/`index`/`count` differ per process."""
+
+    dsn: str
+    scenario: str
+    seed: int
+    argon2: str
+    jwt_secret: str
+    users: int
+    manifest: Manifest
+    process: str = "local"
+    index: int = 0
+    count: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict for a Locust message."""
+        return {**{k: v for k, v in vars(self).items() if k != "manifest"},
+                "manifest": self.manifest.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Setup:
+        """The inverse of `to_dict`."""
+        return cls(**{**data, "manifest": Manifest.from_dict(data["manifest"])})
+
+    def for_worker(self, index: int, count: int) -> Setup:
+        """The setup a worker gets: its own process name and place among the workers."""
+        return replace(self, process=f"w{index}", index=index, count=count)
+
+
+class BufferSink:
+    """History records kept until the worker ships them to the master."""
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+
+    def append(self, record: HistoryRecord) -> None:
+        """Keep one record."""
+        self._lines.append(record.to_json())
+
+    def drain(self) -> list[str]:
+        """The records kept so far, as JSON lines; forgets them."""
+        lines, self._lines = self._lines, []
+        return lines
+
+
+class Sink(Protocol):
+    """Anything records can be appended to (a HistoryWriter, a BufferSink)."""
+
+    def append(self, record: HistoryRecord) -> None:
+        """Keep one record."""
+
+
+class Harness:
+    """Per-process state: settings, one engine sized to the users, the history sink, the
+    tenants' current passwords, and names for simulated users."""
+
+    def __init__(self, setup: Setup, sink: Sink) -> None:
+        self.setup = setup
+        self.settings = load_settings(setup.argon2, setup.jwt_secret)
+        # One pooled connection per simulated user (SQLAlchemy's default pool stops at 15);
+        # no pre-ping: the server is ours, a dead connection shows up as an error anyway.
+        self.engine: Engine = make_engine(setup.dsn, pool_size=setup.users + 2,
+                                          max_overflow=setup.users + 8, pool_pre_ping=False,
+                                          pool_timeout=60)
+        self.sink = sink
+        self.rng = random.Random(f"{setup.seed}:{setup.process}")  # noqa: S311 - load choices
+        self.unsafe = unsafe_transitions()
+        self.passwords = {t.user_id: t.password for t in setup.manifest.tenants}
+        self.locks: dict[str, Any] = {}
+        self.created: list[tuple[str, str]] = []  # (task id, owner) created in this process
+        self.shared: dict[str, Any] = {}  # scenario state shared by this process's users
+        self._names = itertools.count(1)
+        self._tenants = itertools.count(setup.index)
+
+    @property
+    def tenants(self) -> tuple[SeedTenant, ...]:
+        """The seeded tenants."""
+        return self.setup.manifest.tenants
+
+    def name(self) -> str:
+        """A new simulated user's process name, e.g. `w1-u7`."""
+        return f"{self.setup.process}-u{next(self._names)}"
+
+    def next_tenant(self) -> SeedTenant:
+        """Tenants handed out round-robin; processes start at different offsets."""
+        return self.tenants[next(self._tenants) % len(self.tenants)]
+
+    def owned_here(self, position: int) -> bool:
+        """Whether the tenant at `position` is this process's to rotate passwords for."""
+        return position % self.setup.count == self.setup.index
+
+    def lock(self, key: str) -> Any:
+        """A per-key gevent lock (one simulated user at a time changes a password)."""
+        from gevent.lock import Semaphore
+
+        return self.locks.setdefault(key, Semaphore())
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def attach(environment: Environment, harness: Harness) -> None:
+    """Make the harness the one this environment's users find."""
+    setattr(environment, _ATTR, harness)
+    event = getattr(environment, "checker_ready", None)
+    if isinstance(event, Event):
+        event.set()
+
+
+def harness_of(environment: Environment, timeout: float = 60.0) -> Harness:
+    """The environment's harness, waiting for a worker's setup message if it is not there."""
+    harness = getattr(environment, _ATTR, None)
+    if harness is None:
+        event = getattr(environment, "checker_ready", None)
+        if not isinstance(event, Event):
+            event = Event()
+            environment.checker_ready = event  # type: ignore[attr-defined]
+        event.wait(timeout)
+        harness = getattr(environment, _ATTR, None)
+    if not isinstance(harness, Harness):
+        raise RuntimeError("no checker setup reached this process (is the master a checker?)")
+    return harness
+
+
+_hashing_lock = threading.Lock()
+
+
+def _on_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` on gevent's native thread pool; its exception re-raised here (the pool
+    would otherwise print it as an unhandled error)."""
+    def run() -> tuple[bool, Any]:
+        try:
+            return True, fn(*args)
+        except Exception as exc:
+            return False, exc
+
+    ok, value = gevent.get_hub().threadpool.apply(run)
+    if not ok:
+        raise value
+    return value
+
+
+class CooperativeHasher:
+    """argon2-cffi's hasher with the costly calls run on gevent's native thread pool, so one
+    hash (up to ~230 ms of CPU) does not stop every other simulated user."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def hash(self, password: str) -> str:
+        """Hash on a native thread."""
+        return str(_on_thread(self._inner.hash, password))
+
+    def verify(self, stored: str, password: str) -> bool:
+        """Verify on a native thread (raises like argon2-cffi)."""
+        return bool(_on_thread(self._inner.verify, stored, password))
+
+    def check_needs_rehash(self, stored: str) -> bool:
+        """Cheap: no thread."""
+        return bool(self._inner.check_needs_rehash(stored))
+
+
+def install_cooperative_hashing() -> None:
+    """Route taskhub's Argon2id work through the thread pool (this process only, idempotent)."""
+    with _hashing_lock:
+        current: Callable[..., Any] = passwords.hasher
+        if getattr(current, "cooperative", False):
+            return
+        original = current
+
+        def cooperative_hasher(params: Any) -> CooperativeHasher:
+            return CooperativeHasher(original(params))
+
+        cooperative_hasher.cooperative = True  # type: ignore[attr-defined]
+        passwords.hasher = cooperative_hasher  # type: ignore[assignment]
+        gevent.get_hub().threadpool.maxsize = max(os.cpu_count() or 2, 2)
+
+
+def serve_workers(environment: Environment, setup: Setup, sink: Sink, expected: int) -> set[str]:
+    """On a master: send each connecting worker its setup and append what workers ship to
+    `sink`. Returns the (live) set of workers whose final batch has arrived."""
+    runner = environment.runner
+    assert isinstance(runner, MasterRunner)
+    finished: set[str] = set()
+
+    def on_connect(client_id: str, **_kw: Any) -> None:
+        index = runner.get_worker_index(client_id)
+        runner.send_message(CONFIG_MESSAGE, setup.for_worker(index, max(expected, 1)).to_dict(),
+                            client_id)
+
+    def take(lines: list[str]) -> None:
+        for line in lines:
+            sink.append(HistoryRecord.from_json(json.loads(line)))
+
+    def on_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+        take(data.get(HISTORY_KEY) or [])
+
+    def on_final(environment: Environment, msg: Any, **_kw: Any) -> None:
+        take(msg.data.get("records") or [])
+        if msg.data.get("final"):
+            finished.add(msg.node_id)
+
+    environment.events.worker_connect.add_listener(on_connect)
+    environment.events.worker_report.add_listener(on_report)
+    runner.register_message(HISTORY_MESSAGE, on_final)
+    return finished
+
+
+def serve_master(environment: Environment) -> None:
+    """On a worker: wait for the setup message, ship history with every stats report and a
+    final batch when the users have stopped."""
+    runner = environment.runner
+    assert isinstance(runner, WorkerRunner)
+    sink = BufferSink()
+
+    def on_config(environment: Environment, msg: Any, **_kw: Any) -> None:
+        install_cooperative_hashing()
+        attach(environment, Harness(Setup.from_dict(msg.data), sink))
+
+    def on_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+        data[HISTORY_KEY] = sink.drain()
+
+    def on_stop(environment: Environment, **_kw: Any) -> None:
+        runner.send_message(HISTORY_MESSAGE, {"records": sink.drain(), "final": True})
+
+    runner.register_message(CONFIG_MESSAGE, on_config)
+    environment.events.report_to_master.add_listener(on_report)
+    environment.events.test_stop.add_listener(on_stop)

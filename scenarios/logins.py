@@ -1,0 +1,144 @@
+"""Many users logging into the same and different accounts at once, with password changes.
+
+Sign-in users log into a small pool of accounts concurrently (sessions created in parallel;
+half the accounts carry a hash with other Argon2id parameters, so the first logins race to
+re-hash), verify their tokens and log out; some try a wrong password or an unknown email.
+Rotators change the passwords of a few accounts and reset others with a temporary password
+(single use, then a forced change), so logins race password changes and see stale passwords.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+from locust import task
+
+from checker.seed import SeedSpec, SeedTenant, strong_password
+from scenarios.common import TenantUser
+from taskhub import auth
+
+SEED = SeedSpec(tenants=24, tasks_per_tenant=1, legacy_share=0.5)
+ROTATING_SHARE = 0.25
+"""The first quarter of the tenants have their passwords rotated (each by one process)."""
+
+
+def rotating(user: TenantUser) -> list[SeedTenant]:
+    """The accounts this process rotates."""
+    tenants = user.harness.tenants
+    count = max(1, int(len(tenants) * ROTATING_SHARE))
+    return [t for i, t in enumerate(tenants[:count]) if user.harness.owned_here(i)]
+
+
+def stable(user: TenantUser) -> list[SeedTenant]:
+    """The accounts whose passwords never change."""
+    tenants = user.harness.tenants
+    return list(tenants[max(1, int(len(tenants) * ROTATING_SHARE)):]) or list(tenants)
+
+
+class SignIn(TenantUser):
+    """Logs into accounts that other users are logging into at the same moment."""
+
+    weight = 6
+
+    def on_start(self) -> None:
+        """No account of its own: each login picks one."""
+        super(TenantUser, self).on_start()
+        self.tenant = self.harness.next_tenant()
+        self.principal = None
+        self.known = []
+
+    @task(8)
+    def login(self) -> None:
+        """Sign in to a shared account (sometimes one whose password rotates), maybe out."""
+        pool = rotating(self) if self.rng.random() < 0.3 else stable(self)
+        self.tenant = self.rng.choice(pool or stable(self))
+        if self.sign_in() is not None and self.rng.random() < 0.5:
+            self.logout()
+
+    @task(1)
+    def wrong_password(self) -> None:
+        """A wrong password for a real account: refused."""
+        self.tenant = self.rng.choice(stable(self))
+        self.sign_in(password="not-the-password-" + str(self.rng.randrange(10**6)))
+
+    @task(1)
+    def unknown_email(self) -> None:
+        """An email nobody has: refused, after a dummy verification."""
+        h = self.harness
+        email = f"nobody-{uuid.uuid4().hex[:12]}@load.test"
+        self.rec.call("login", {"email": email},
+                      lambda: auth.login(h.engine, h.settings, email, "whatever it is 123"))
+
+
+class Rotator(TenantUser):
+    """Changes passwords and issues temporary ones for the accounts its process rotates."""
+
+    weight = 1
+
+    def on_start(self) -> None:
+        """No sign-in up front."""
+        super(TenantUser, self).on_start()
+        self.tenant = self.harness.next_tenant()
+        self.principal = None
+        self.known = []
+
+    def _account(self) -> SeedTenant | None:
+        accounts = rotating(self)
+        if not accounts:
+            self.pause(0.1)
+            return None
+        return self.rng.choice(accounts)
+
+    @task(2)
+    def change_password(self) -> None:
+        """Sign in with the current password and change it."""
+        account = self._account()
+        if account is None:
+            return
+        h = self.harness
+        with h.lock(account.user_id):
+            self.tenant = account
+            old = h.passwords[account.user_id]
+            principal = self.sign_in(old)
+            if principal is None:
+                return
+            new = strong_password(self.rng)
+            done = self.rec.call("password.change", {"user_id": account.user_id},
+                                 lambda: auth.change_password(h.engine, h.settings, principal,
+                                                              old, new),
+                                 tenant=account.user_id)
+            if done.ok:
+                h.passwords[account.user_id] = new
+            self.principal = None
+
+    @task(1)
+    def temporary_password(self) -> None:
+        """An administrator's reset, the single login it allows, and the forced change."""
+        account = self._account()
+        if account is None:
+            return
+        h = self.harness
+        with h.lock(account.user_id):
+            self.tenant = account
+            issued = self.rec.call(
+                "password.temporary", {"user_id": account.user_id},
+                lambda: auth.issue_temporary_password(h.engine, h.settings,
+                                                      uuid.UUID(account.user_id)),
+                tenant=account.user_id, kind="admin")
+            if not issued.ok or issued.value is None:
+                return
+            temporary = issued.value
+            restricted = self.sign_in(temporary)
+            if restricted is None:
+                return
+            new = strong_password(self.rng)
+            done = self.rec.call("password.change", {"user_id": account.user_id,
+                                                     "temporary": True},
+                                 lambda: auth.change_password(h.engine, h.settings, restricted,
+                                                              temporary, new),
+                                 tenant=account.user_id)
+            if done.ok:
+                h.passwords[account.user_id] = new
+            self.tenant = replace(account)
+            self.principal = None

@@ -1,0 +1,106 @@
+"""Plain Locust runs: `locust -f scenarios/<name>.py` and `locust --worker -f ...`.
+
+`checker run` drives Locust itself and never fires these listeners (its Environment has its
+own event hooks). Under plain `locust`:
+
+- a worker waits for the master's setup message and ships its history back (any master
+  built from these scenarios: `checker run --workers`, or plain `locust --master`);
+- a master or a single process seeds the database named by TASKHUB_DATABASE_URL (or
+  CHECKER_DSN): a database already migrated to head, e.g. from `checker db up`. Seeding happens
+  in Locust's `init` event, before any user starts; the history goes to CHECKER_HISTORY
+  (default `history-<scenario>-<epoch>.jsonl` in the working directory). Audit afterwards with
+  `checker audit --dsn URL --history FILE`. CHECKER_SEED (default: random), CHECKER_ARGON2
+  (default owasp) tune the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import locust
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from checker.history import HistoryRecord, HistoryWriter
+from checker.profiles import DEFAULT_PROFILE, argon2_params, legacy_params
+from checker.seed import SeedSpec, hash_all, plan, write
+from scenarios.harness import (
+    Harness,
+    Setup,
+    attach,
+    install_cooperative_hashing,
+    serve_master,
+    serve_workers,
+)
+from taskhub.db import libpq_url
+
+log = logging.getLogger("checker.scenarios")
+_installed = False
+
+
+def prepare(dsn: str, scenario: str, spec: SeedSpec, seed: int, argon2: str, users: int,
+            history: HistoryWriter) -> Setup:
+    """Seed the database, write the seed's records and the `run.start` header; the setup."""
+    manifest = plan(spec, seed)
+    hashes = hash_all(manifest, argon2_params(argon2), legacy_params(argon2))
+    for record in write(dsn, manifest, hashes):
+        history.append(record)
+    history.append(HistoryRecord.run_start("runner", time.time(), complete=True,
+                                           scenario=scenario))
+    return Setup(dsn=dsn, scenario=scenario, seed=seed, argon2=argon2,
+                 jwt_secret=secrets.token_urlsafe(48), users=users, manifest=manifest)
+
+
+def scenario_of(environment: Environment) -> tuple[str, SeedSpec]:
+    """The scenario's name and seed spec, from the module of its user classes."""
+    module = sys.modules[environment.user_classes[0].__module__]
+    spec = getattr(module, "SEED", SeedSpec())
+    return module.__name__.rpartition(".")[2], spec
+
+
+def _on_init(environment: Environment, **_kw: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        serve_master(environment)
+        return
+    dsn = os.environ.get("TASKHUB_DATABASE_URL") or os.environ.get("CHECKER_DSN")
+    if not dsn:
+        log.error("set TASKHUB_DATABASE_URL (a database migrated to head, e.g. from "
+                  "`checker db up`) to run a checker scenario with plain locust")
+        sys.exit(2)
+    scenario, spec = scenario_of(environment)
+    seed = int(os.environ.get("CHECKER_SEED") or secrets.randbelow(2**31))
+    argon2 = os.environ.get("CHECKER_ARGON2", DEFAULT_PROFILE)
+    options = environment.parsed_options
+    users = int(getattr(options, "num_users", 0) or 100)
+    path = Path(os.environ.get("CHECKER_HISTORY") or f"history-{scenario}-{int(time.time())}"
+                                                      ".jsonl")
+    writer = HistoryWriter(path, mode="w").__enter__()
+    setup = prepare(libpq_url(dsn), scenario, spec, seed, argon2, users, writer)
+    log.info("seeded %d tenants (seed %d); history in %s", len(setup.manifest.tenants), seed,
+             path)
+    if isinstance(runner, MasterRunner):
+        expected = int(getattr(options, "expect_workers", 1) or 1)
+        serve_workers(environment, setup, writer, expected)
+    else:
+        install_cooperative_hashing()
+        attach(environment, Harness(setup, writer))
+
+    @environment.events.quitting.add_listener
+    def _close(**_kw: Any) -> None:
+        writer.close()
+        log.info("audit with: checker audit --dsn %s --history %s", dsn, path)
+
+
+def install() -> None:
+    """Register the listeners on Locust's global events once per process."""
+    global _installed
+    if not _installed:
+        locust.events.init.add_listener(_on_init)
+        _installed = True
