@@ -17,12 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Row
+from sqlalchemy.exc import IntegrityError
 
 from taskhub.errors import InputTooLarge, InvalidInput, NotFound, TransitionConflict
 from taskhub.lifecycle import Status, check_transition
 from taskhub.principal import Principal, Worker
-from taskhub.uow import UnitOfWork
+from taskhub.uow import UnitOfWork, sqlstate_of
 
+FOREIGN_KEY_VIOLATION = "23503"
 MAX_TITLE_CHARS = 200
 MAX_JSON_BYTES = 64 * 1024
 MAX_LIST = 1000
@@ -53,16 +55,26 @@ class TaskRecord:
 
 def create(engine: Engine, principal: Principal, title: str,
            payload: dict[str, Any] | None = None) -> TaskRecord:
-    """A new pending task (version 1) and its creation event."""
+    """A new pending task (version 1) and its creation event.
+
+    NotFound when the user no longer exists (deleted, perhaps while this ran: the foreign key
+    check waits for the delete to commit and then finds no user).
+    """
     payload = {} if payload is None else payload
     if not isinstance(payload, dict):
         raise InvalidInput("payload must be a JSON object")
     params = {"uid": principal.user_id, "title": _title(title),
               "payload": _json(payload, "payload")}
     with UnitOfWork.tenant(engine, principal) as uow:
-        row = uow.execute(
-            "INSERT INTO tasks (user_id, title, payload) "
-            f"VALUES (:uid, :title, CAST(:payload AS jsonb)) RETURNING {_COLUMNS}", params).one()
+        try:
+            row = uow.execute(
+                "INSERT INTO tasks (user_id, title, payload) "
+                f"VALUES (:uid, :title, CAST(:payload AS jsonb)) RETURNING {_COLUMNS}",
+                params).one()
+        except IntegrityError as exc:
+            if sqlstate_of(exc) == FOREIGN_KEY_VIOLATION:
+                raise NotFound("user not found") from None
+            raise
         _record_event(uow, row.id, row.user_id, None, Status.PENDING, principal.actor)
         uow.commit()
     return TaskRecord.from_row(row)
@@ -168,7 +180,12 @@ def claim(engine: Engine, worker: Worker, n: int) -> list[TaskRecord]:
 
 def _transition(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID, to: Status, *,
                 result: Any = None, error: str | None = None) -> TaskRecord:
-    """Read the status, check the lifecycle, then write only if the status is still the same."""
+    """Read the status, check the lifecycle, then write only if the status is still the same.
+
+    When the write finds nothing, a fresh read (READ COMMITTED: a new snapshot) tells the two
+    reasons apart: the task was deleted meanwhile (NotFound), or its status moved on
+    (TransitionConflict).
+    """
     if isinstance(actor, Worker):
         uow, uid, tenant = UnitOfWork.worker(engine), None, ""
     else:
@@ -186,6 +203,9 @@ def _transition(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID, t
             {"to": to.value, "from": seen, "id": task_id, "uid": uid, "error": error,
              "result": None if result is None else _json(result, "result")}).one_or_none()
         if row is None:
+            if uow.execute(f"SELECT 1 FROM tasks WHERE id = :id {tenant}",
+                           {"id": task_id, "uid": uid}).first() is None:
+                raise NotFound(f"task {task_id} was deleted")
             raise TransitionConflict(f"task {task_id} left {seen} before this change to {to}")
         _record_event(uow, row.id, row.user_id, Status(seen), to, actor.actor)
         uow.commit()

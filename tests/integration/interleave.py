@@ -1,0 +1,85 @@
+"""Deterministic interleavings of real service calls on separate connections.
+
+`Pause(engine, point)` holds the first transaction on `engine` (give each actor its own engine)
+at a point of its choosing (before its first write, after its n-th write, or just before COMMIT,
+locks held) until `release()`; the test meanwhile runs the other actor and waits for it to queue
+on a lock (`helpers.wait_for_lock_waiters`) or to finish. SQLAlchemy engine events do the
+holding, so the services need no test hooks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, Literal
+
+from sqlalchemy import Engine, event
+
+from tests.integration.faults import is_write
+
+Point = Literal["before_write", "after_write", "before_commit"]
+TIMEOUT_S = 30.0
+
+
+class Pause:
+    """Hold one transaction on `engine` at `point` (the n-th write for the write points)."""
+
+    def __init__(self, engine: Engine, point: Point, nth: int = 1) -> None:
+        self.engine, self.point, self.nth = engine, point, nth
+        self.reached = threading.Event()
+        self._go = threading.Event()
+        self._writes = 0
+        self._event, self._listener = self._make_listener()
+
+    def _make_listener(self) -> tuple[str, Callable[..., None]]:
+        if self.point == "before_commit":
+            return "commit", lambda conn: self._hold()
+
+        def on_statement(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+            if is_write(statement):
+                self._writes += 1
+                if self._writes == self.nth:
+                    self._hold()
+
+        name = "before_cursor_execute" if self.point == "before_write" else "after_cursor_execute"
+        return name, on_statement
+
+    def _hold(self) -> None:
+        if self.reached.is_set():
+            return  # only the first transaction to get here is held
+        self.reached.set()
+        if not self._go.wait(TIMEOUT_S):
+            raise AssertionError(f"paused at {self.point} and never released")
+
+    def wait_reached(self) -> None:
+        """Block until the held transaction is at its point."""
+        if not self.reached.wait(TIMEOUT_S):
+            raise AssertionError(f"nothing reached {self.point}")
+
+    def release(self) -> None:
+        """Let the held transaction go on."""
+        self._go.set()
+
+    def __enter__(self) -> Pause:
+        event.listen(self.engine, self._event, self._listener)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
+        event.remove(self.engine, self._event, self._listener)
+
+
+def outcome(call: Callable[[], Any]) -> Any:
+    """The call's return value, or the exception it raised (as a value)."""
+    try:
+        return call()
+    except Exception as exc:
+        return exc
+
+
+def in_thread(pool: ThreadPoolExecutor, call: Callable[[], Any]) -> Future[Any]:
+    """Start `call` on its own thread; the future holds its outcome (value or exception)."""
+    return pool.submit(outcome, call)

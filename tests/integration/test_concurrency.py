@@ -1,0 +1,304 @@
+"""Concurrency: many threads, each on its own connection, racing through the real services.
+
+Where an exact interleaving matters, locks force it (a held row lock or a paused transaction,
+released once PostgreSQL shows the others queued); elsewhere a barrier starts everyone at once
+and the assertions hold for every interleaving.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from sqlalchemy import URL, Engine, text
+
+from taskhub import auth, passwords, tasks, tokens, users
+from taskhub.db import make_engine
+from taskhub.errors import (
+    EmailTaken,
+    IllegalTransition,
+    InvalidCredentials,
+    InvalidToken,
+    NotFound,
+    TaskhubError,
+    TransitionConflict,
+)
+from taskhub.lifecycle import Status
+from taskhub.principal import Principal, Worker
+from taskhub.settings import Argon2Params, Settings
+from tests.integration.faults import after_write
+from tests.integration.helpers import (
+    Account,
+    as_owner,
+    ledger_violations,
+    password,
+    wait_for_lock_waiters,
+)
+from tests.integration.interleave import Pause, in_thread, outcome
+
+N = 8
+OTHER_ARGON2 = Argon2Params(time_cost=2, memory_cost=2048, parallelism=1)
+
+
+@pytest.fixture
+def held(db_url: URL) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def count(engine: Engine, sql: str, **params: object) -> int:
+    with as_owner(engine) as conn:
+        return int(conn.execute(text(sql), params).scalar_one())
+
+
+def all_at_once(engine: Engine, task_id: uuid.UUID, moves: list[Callable[[], Any]]) -> list[Any]:
+    """Hold the task's row lock until every move has read the task and queued on the lock,
+    then release it: they all attempt the same conditional write at the same moment."""
+    with ThreadPoolExecutor(len(moves)) as pool, engine.connect() as blocker:
+        blocker.begin()
+        blocker.execute(text("SELECT 1 FROM tasks WHERE id = :t FOR UPDATE"), {"t": task_id})
+        futures = [in_thread(pool, move) for move in moves]
+        wait_for_lock_waiters(engine, len(moves))
+        blocker.commit()
+        return [future.result(timeout=30) for future in futures]
+
+
+def test_n_workers_moving_one_task_exactly_one_wins(
+        db_engine: Engine, make_account: Callable[..., Account]) -> None:
+    task = tasks.create(db_engine, make_account().principal, "contested")
+    started = all_at_once(db_engine, task.id, [
+        lambda i=i: tasks.start(db_engine, Worker(f"w{i}"), task.id) for i in range(N)])
+    assert sum(isinstance(o, tasks.TaskRecord) for o in started) == 1
+    assert sum(isinstance(o, TransitionConflict) for o in started) == N - 1
+
+    finished = all_at_once(db_engine, task.id, [
+        (lambda i=i: tasks.complete(db_engine, Worker(f"w{i}"), task.id, {"by": i}))
+        if i % 2 else (lambda i=i: tasks.fail(db_engine, Worker(f"w{i}"), task.id, f"w{i}"))
+        for i in range(N)])
+    winners = [o for o in finished if isinstance(o, tasks.TaskRecord)]
+    assert len(winners) == 1
+    assert sum(isinstance(o, TransitionConflict) for o in finished) == N - 1
+    assert winners[0].version == 3
+    assert count(db_engine, "SELECT count(*) FROM task_events WHERE task_id = :t", t=task.id) == 3
+    assert ledger_violations(db_engine) == []
+
+
+def test_n_workers_free_running(db_engine: Engine, make_account: Callable[..., Account]) -> None:
+    """No choreography: N threads released by a barrier start the same task, ten times over.
+
+    Exactly one wins. A loser that read `pending` before the winner committed gets
+    TransitionConflict; one that read afterwards finds the task `processing` already, from
+    where `start` is not a legal move: IllegalTransition (as for any late start).
+    """
+    owner = make_account().principal
+    for round_ in range(10):
+        task = tasks.create(db_engine, owner, f"round {round_}")
+        barrier = threading.Barrier(N)
+
+        def attempt(name: str, task_id: uuid.UUID = task.id,
+                    barrier: threading.Barrier = barrier) -> Any:
+            barrier.wait()
+            return outcome(lambda: tasks.start(db_engine, Worker(name), task_id))
+
+        with ThreadPoolExecutor(N) as pool:
+            outcomes = list(pool.map(attempt, [f"w{i}" for i in range(N)]))
+        assert sum(isinstance(o, tasks.TaskRecord) for o in outcomes) == 1
+        assert all(isinstance(o, tasks.TaskRecord | TransitionConflict) or (
+            isinstance(o, IllegalTransition) and o.from_status == Status.PROCESSING)
+            for o in outcomes), outcomes
+    assert ledger_violations(db_engine) == []
+
+
+def test_user_edits_racing_worker_updates_lose_nothing(
+        db_engine: Engine, make_account: Callable[..., Account]) -> None:
+    owner = make_account().principal
+    ids = [tasks.create(db_engine, owner, f"t{i}", {"v": 0}).id for i in range(10)]
+    barrier = threading.Barrier(2)
+
+    def edit() -> None:
+        for i, task_id in enumerate(ids):
+            barrier.wait()
+            tasks.update(db_engine, owner, task_id, title=f"edited {i}", payload={"v": i})
+
+    def work() -> None:
+        for task_id in ids:
+            barrier.wait()
+            tasks.start(db_engine, Worker("w"), task_id)
+            tasks.complete(db_engine, Worker("w"), task_id, {"done": str(task_id)})
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(edit), pool.submit(work)]:
+            future.result(timeout=60)
+    for i, task_id in enumerate(ids):
+        final = tasks.get(db_engine, owner, task_id)
+        assert (final.title, final.payload) == (f"edited {i}", {"v": i})
+        assert (final.status, final.result, final.version) == (
+            Status.COMPLETED, {"done": str(task_id)}, 3)
+    assert ledger_violations(db_engine) == []
+
+
+def test_parallel_logins_open_distinct_sessions_and_rehash_once(
+        db_engine: Engine, settings: Settings, make_account: Callable[..., Account]) -> None:
+    account = make_account()
+    old = passwords.hash_password(account.password, replace(settings, argon2=OTHER_ARGON2))
+    with as_owner(db_engine) as conn:
+        conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :u"),
+                     {"h": old, "u": account.user.id})
+    barrier = threading.Barrier(N)
+
+    def login(_: int) -> str:
+        barrier.wait()
+        return auth.login(db_engine, settings, account.user.email, account.password)
+
+    with after_write(db_engine) as writes, ThreadPoolExecutor(N) as pool:
+        issued = list(pool.map(login, range(N)))
+    rehashes = [w for w in writes if w.startswith("UPDATE users SET password_hash")]
+    assert len(rehashes) == 1
+    sessions = {tokens.verify(db_engine, settings, token).session_id for token in issued}
+    assert len(sessions) == N
+    assert count(db_engine, "SELECT count(*) FROM auth_sessions WHERE user_id = :u "
+                            "AND revoked_at IS NULL", u=account.user.id) == N + 1
+    with as_owner(db_engine) as conn:
+        stored = conn.execute(text("SELECT password_hash FROM users WHERE id = :u"),
+                              {"u": account.user.id}).scalar_one()
+    assert not passwords.needs_rehash(stored, settings)
+
+
+def test_one_email_registered_concurrently_in_different_cases(
+        db_engine: Engine, held: Engine, settings: Settings) -> None:
+    """The first registration holds its new row uncommitted; the others queue on the unique
+    index; once it commits, each of them gets EmailTaken."""
+    variants = ["Race@Example.com", "race@example.com", "RACE@EXAMPLE.COM",
+                "  race@Example.COM ", "rAcE@eXaMpLe.CoM"]
+    with Pause(held, "before_commit") as pause, ThreadPoolExecutor(len(variants)) as pool:
+        first = in_thread(pool, lambda: users.register(held, settings, variants[0], password(1)))
+        pause.wait_reached()
+        others = [in_thread(pool, lambda e=e: users.register(db_engine, settings, e, password(2)))
+                  for e in variants[1:]]
+        wait_for_lock_waiters(db_engine, len(others))
+        pause.release()
+        assert isinstance(first.result(timeout=30), users.UserRecord)
+        assert all(isinstance(o.result(timeout=30), EmailTaken) for o in others)
+    assert count(db_engine, "SELECT count(*) FROM users WHERE lower(email) = :e",
+                 e="race@example.com") == 1
+    assert count(db_engine, "SELECT count(*) FROM password_history") == 1
+
+
+def test_one_email_registered_concurrently_free_running(
+        db_engine: Engine, settings: Settings) -> None:
+    for round_ in range(3):
+        emails = [f"Round{round_}@Example.com", f"round{round_}@example.com",
+                  f"ROUND{round_}@EXAMPLE.COM", f"round{round_}@EXAMPLE.com"]
+        barrier = threading.Barrier(len(emails))
+
+        def register(email: str, barrier: threading.Barrier = barrier) -> Any:
+            barrier.wait()
+            return outcome(lambda: users.register(db_engine, settings, email, password(3)))
+
+        with ThreadPoolExecutor(len(emails)) as pool:
+            outcomes = list(pool.map(register, emails))
+        assert sum(isinstance(o, users.UserRecord) for o in outcomes) == 1
+        assert sum(isinstance(o, EmailTaken) for o in outcomes) == len(emails) - 1
+
+
+def test_user_deleted_while_its_tasks_are_processed(
+        db_engine: Engine, make_account: Callable[..., Account]) -> None:
+    """Workers claim and finish tasks and the tenant keeps creating them while the user is
+    deleted: afterwards nothing of the user is left, the bystander's tasks are all done, and
+    every failure was a clear NotFound or TransitionConflict (never a StorageError)."""
+    doomed, bystander = make_account().principal, make_account().principal
+    for i in range(30):
+        tasks.create(db_engine, doomed, f"doomed {i}")
+    for i in range(10):
+        tasks.create(db_engine, bystander, f"kept {i}")
+    errors: list[TaskhubError] = []
+    stop = threading.Event()
+
+    def worker(name: str) -> None:
+        while True:
+            claimed = tasks.claim(db_engine, Worker(name), 2)
+            if not claimed and stop.is_set():
+                return
+            for task in claimed:
+                try:
+                    tasks.complete(db_engine, Worker(name), task.id, {"by": name})
+                except (NotFound, TransitionConflict) as exc:
+                    errors.append(exc)
+
+    def tenant(principal: Principal) -> None:
+        for i in range(500):
+            try:
+                tasks.create(db_engine, principal, f"late {i}")
+            except NotFound as exc:
+                errors.append(exc)
+                return
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(worker, f"w{i}") for i in range(3)]
+        creator = pool.submit(tenant, doomed)
+        try:
+            deadline = time.monotonic() + 30
+            while count(db_engine, "SELECT count(*) FROM tasks WHERE user_id = :u AND status = "
+                                   "'completed'", u=doomed.user_id) < 5:
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+            users.delete(db_engine, doomed)
+            creator.result(timeout=30)
+        finally:
+            stop.set()  # the workers drain the queue and return, whatever happened here
+        for future in futures:
+            future.result(timeout=30)
+
+    assert any(isinstance(e, NotFound) for e in errors)  # the tenant noticed its deletion
+    assert all(isinstance(e, NotFound | TransitionConflict) for e in errors), errors
+    for table in ("tasks", "task_events", "auth_sessions", "password_history"):
+        assert count(db_engine, f"SELECT count(*) FROM {table} WHERE user_id = :u",
+                     u=doomed.user_id) == 0
+    assert {t.status for t in tasks.list_tasks(db_engine, bystander)} == {Status.COMPLETED}
+    assert ledger_violations(db_engine) == []
+
+
+def test_password_change_racing_logins_leaves_no_old_session_alive(
+        db_engine: Engine, settings: Settings, make_account: Callable[..., Account]) -> None:
+    """Logins with the old password run in a loop while the password changes: every session
+    they obtained is dead afterwards, and once the change committed they all fail."""
+    account = make_account()
+    issued: list[str] = []
+    outcomes: list[Any] = []
+    lock = threading.Lock()
+
+    def log_in_until_refused() -> None:
+        for _ in range(200):
+            result = outcome(lambda: auth.login(db_engine, settings, account.user.email,
+                                                account.password))
+            with lock:
+                (issued if isinstance(result, str) else outcomes).append(result)
+            if not isinstance(result, str):
+                return
+
+    with ThreadPoolExecutor(5) as pool:
+        logins = [pool.submit(log_in_until_refused) for _ in range(4)]
+        deadline = time.monotonic() + 30
+        while len(issued) < 8:  # the logins are under way
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        auth.change_password(db_engine, settings, account.principal, account.password,
+                             password(80))
+        for future in logins:
+            future.result(timeout=30)
+
+    assert len(outcomes) == 4 and all(isinstance(o, InvalidCredentials) for o in outcomes)
+    for token in [account.token, *issued]:
+        with pytest.raises(InvalidToken):
+            tokens.verify(db_engine, settings, token)
+    assert count(db_engine, "SELECT count(*) FROM auth_sessions s JOIN users u ON "
+                            "u.id = s.user_id WHERE s.revoked_at IS NULL") == 0
+    tokens.verify(db_engine, settings,
+                  auth.login(db_engine, settings, account.user.email, password(80)))
