@@ -1,0 +1,110 @@
+"""Which anomaly each taskhub operation is exposed to, and what makes it safe anyway.
+
+Every taskhub service runs at PostgreSQL's default, READ COMMITTED, where the matrix shows P4,
+G-single, G2-item and G2 can occur. The services do not rely on a snapshot spanning several
+statements; each race they take part in is closed by something that works at read committed:
+a conditional write (its WHERE is re-checked on the newest row version after a lock wait), a
+row lock taken before the decisive read, `SKIP LOCKED`, a unique index or a foreign key check
+(both wait for the conflicting transaction, then decide). So no service needs repeatable read
+or serializable, and none needs a 40001 retry loop. `OPERATIONS` lists each case with the test
+that forces its interleaving on real connections; `render_markdown()` makes it a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_OPS_TESTS = "tests/integration/test_isolation_operations.py"
+_CONCURRENCY_TESTS = "tests/integration/test_concurrency.py"
+
+
+@dataclass(frozen=True)
+class OperationSafety:
+    """One race a taskhub operation takes part in, the anomaly it risks, and its safeguard."""
+
+    operation: str
+    race: str
+    anomaly: str
+    safeguard: str
+    loser_sees: str
+    proof: str
+    """`path::test` that forces the interleaving."""
+
+
+OPERATIONS: tuple[OperationSafety, ...] = (
+    OperationSafety(
+        "tasks.start / complete / fail", "two workers move the same task", "P4",
+        "conditional write `UPDATE ... WHERE id = :id AND status = :from`: the second writer "
+        "waits for the first's row lock, re-checks its WHERE on the committed row and matches "
+        "nothing", "TransitionConflict",
+        f"{_OPS_TESTS}::test_transition_after_both_read_loses_to_the_first_write"),
+    OperationSafety(
+        "tasks.start / complete / fail", "a worker moves a task whose first mover has not "
+        "committed", "P4", "same conditional write (the wait is on the row lock)",
+        "TransitionConflict", f"{_OPS_TESTS}::test_transition_waits_then_finds_the_status_moved"),
+    OperationSafety(
+        "tasks.update vs a transition", "a tenant edits title/payload while a worker moves "
+        "the task", "P4 (whole-row read-modify-write)",
+        "disjoint columns: each UPDATE sets only its own columns from its parameters, never "
+        "from values it read; the row lock orders them", "nothing lost: both changes kept",
+        f"{_OPS_TESTS}::test_edit_and_transition_keep_both_changes"),
+    OperationSafety(
+        "tasks.claim", "two workers claim from the queue at once", "P4 (double claim)",
+        "`FOR UPDATE SKIP LOCKED` takes only unlocked rows and `AND status = 'pending'` "
+        "re-checks them; a claim never waits for another", "other tasks (disjoint claims)",
+        f"{_OPS_TESTS}::test_claim_skips_the_rows_another_claim_holds"),
+    OperationSafety(
+        "auth.login vs change_password", "a login with the old password while it is "
+        "changed", "G-single (read skew)",
+        "both lock the user's row first (`FOR NO KEY UPDATE`): the login waits and checks the "
+        "new hash, or the change waits and revokes the login's session",
+        "InvalidCredentials, or a revoked session",
+        f"{_OPS_TESTS}::test_login_queued_behind_a_password_change_fails"),
+    OperationSafety(
+        "change_password vs auth.login", "the change arrives while a login holds the row",
+        "G-single (read skew)", "same row lock; `revoke_all` runs after the login committed",
+        "the new session is revoked",
+        f"{_OPS_TESTS}::test_password_change_queued_behind_a_login_revokes_its_session"),
+    OperationSafety(
+        "auth.change_password vs itself", "two changes from the same old password",
+        "G2-item (write skew)", "user row lock: the second reads the first's new hash",
+        "InvalidCredentials (the old password no longer matches)",
+        f"{_OPS_TESTS}::test_second_password_change_checks_the_first_ones_password"),
+    OperationSafety(
+        "auth.login (rehash)", "parallel logins to an account hashed with old parameters",
+        "P4", "user row lock: later logins see the rehashed password",
+        "nothing: every login succeeds, one rehash",
+        f"{_CONCURRENCY_TESTS}::test_parallel_logins_open_distinct_sessions_and_rehash_once"),
+    OperationSafety(
+        "users.register / update_email", "one email registered concurrently, in any case",
+        "G2 (write skew on the predicate 'nobody has this email')",
+        "unique index on lower(email): the second insert waits for the first transaction, "
+        "then fails with 23505", "EmailTaken",
+        f"{_CONCURRENCY_TESTS}::test_one_email_registered_concurrently_in_different_cases"),
+    OperationSafety(
+        "tasks.create vs users.delete", "a task created while its user is deleted",
+        "G2 (insert under a predicate another transaction falsifies)",
+        "the foreign key check locks the user row (KEY SHARE): the create waits and fails "
+        "(23503), or the delete waits and cascades the new task", "NotFound",
+        f"{_OPS_TESTS}::test_create_queued_behind_a_user_delete_is_not_found"),
+    OperationSafety(
+        "users.delete vs tasks.create", "the delete arrives while a create holds the key lock",
+        "G2", "same lock; the cascade runs after the create committed and takes its task",
+        "nothing: no orphan",
+        f"{_OPS_TESTS}::test_user_delete_queued_behind_a_create_takes_the_new_task"),
+    OperationSafety(
+        "transitions vs users.delete / tasks.delete", "a worker moves a task being deleted",
+        "lost delete (a write to a vanished row)",
+        "the delete holds the row lock; the conditional write waits, matches nothing, and a "
+        "fresh read tells deleted from moved", "NotFound",
+        f"{_OPS_TESTS}::test_transition_queued_behind_a_user_delete_is_not_found"),
+)
+
+
+def render_markdown() -> str:
+    """The table of `OPERATIONS` in Markdown."""
+    lines = ["| operation | race | anomaly at read committed | safeguard | the loser sees | "
+             "proof |", "|---|---|---|---|---|---|"]
+    lines += [f"| {o.operation} | {o.race} | {o.anomaly} | {o.safeguard} | {o.loser_sees} | "
+              f"`{o.proof.split('::')[1]}` |" for o in OPERATIONS]
+    return "\n".join(lines) + "\n"
