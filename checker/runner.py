@@ -117,7 +117,6 @@ def run_load(config: RunConfig, url: str, history: Path, logs: Path) -> LoadResu
                         writer)
         workers: list[subprocess.Popen[bytes]] = []
         harness: Harness | None = None
-        stopped = False
         try:
             if config.expected_workers:
                 runner: Runner = _master(env, config)
@@ -134,10 +133,10 @@ def run_load(config: RunConfig, url: str, history: Path, logs: Path) -> LoadResu
             peak, interrupted = _drive(env, runner, config)
             ended = time.time()
             _stop(runner, finished, config)
-            stopped = True
             html = get_html_report(env)
         finally:
-            _reap(workers, grace=15.0 if stopped else 0.0)
+            # Stopped workers have sent everything (see scenarios.harness.serve_master).
+            _reap(workers)
             if harness is not None:
                 harness.close()
     stats = env.stats
@@ -180,7 +179,7 @@ def _spawn_workers(config: RunConfig, runner: Runner, logs: Path
     while runner.worker_count < config.expected_workers:
         dead = [i for i, proc in enumerate(procs) if proc.poll() is not None]
         if dead or time.monotonic() > deadline:
-            _reap(procs, grace=0.0)
+            _reap(procs)
             what = f"worker {dead[0] + 1} exited (see {logs}/worker-{dead[0] + 1}.log)" if dead \
                 else f"only {runner.worker_count} of {config.expected_workers} workers connected"
             raise InfrastructureError(f"distributed run could not start: {what}")
@@ -225,13 +224,14 @@ def _stop(runner: Runner, finished: set[str], config: RunConfig) -> None:
     runner.quit()
 
 
-def _reap(procs: list[subprocess.Popen[Any]], grace: float) -> None:
-    """Wait for workers told to quit (`grace` seconds), then end them."""
+def _reap(procs: list[subprocess.Popen[Any]]) -> None:
+    """End the worker processes (SIGTERM, then SIGKILL after 5 s)."""
     for proc in procs:
-        if not grace and proc.poll() is None:
+        if proc.poll() is None:
             proc.terminate()
+    for proc in procs:
         try:
-            proc.wait(timeout=grace or 5.0)
+            proc.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -1,9 +1,9 @@
 """What one load process shares between its simulated users: the run's setup, an engine,
 the history sink, and the wiring between a Locust master and its workers.
 
-The master (or the only process) seeds the database and owns the history file. A worker gets
-the `Setup` in a message when it connects (before any spawn message, on the same socket) and
-ships its history records back: a batch with every stats report and a final one when its users
+The master (or the only process) seeds the database and owns the history file. A worker asks
+for the `Setup` once its listeners are in place (its users wait for it) and ships its history
+records back: a batch with every stats report and a final one when its users
 have stopped, so the master's history holds exactly the operations the stats count.
 """
 
@@ -34,6 +34,7 @@ from taskhub.db import make_engine
 UNSAFE_ENV = "CHECKER_UNSAFE_TRANSITIONS"
 """Test-only switch read by the scenarios alone: workers transition by read-then-write."""
 CONFIG_MESSAGE = "checker_config"
+HELLO_MESSAGE = "checker_hello"
 HISTORY_MESSAGE = "checker_history"
 HISTORY_KEY = "checker_history"
 _ATTR = "checker_harness"
@@ -236,10 +237,10 @@ def serve_workers(environment: Environment, setup: Setup, sink: Sink, expected: 
     assert isinstance(runner, MasterRunner)
     finished: set[str] = set()
 
-    def on_connect(client_id: str, **_kw: Any) -> None:
-        index = runner.get_worker_index(client_id)
+    def on_hello(environment: Environment, msg: Any, **_kw: Any) -> None:
+        index = runner.get_worker_index(msg.node_id)
         runner.send_message(CONFIG_MESSAGE, setup.for_worker(index, max(expected, 1)).to_dict(),
-                            client_id)
+                            msg.node_id)
 
     def take(lines: list[str]) -> None:
         for line in lines:
@@ -253,7 +254,7 @@ def serve_workers(environment: Environment, setup: Setup, sink: Sink, expected: 
         if msg.data.get("final"):
             finished.add(msg.node_id)
 
-    environment.events.worker_connect.add_listener(on_connect)
+    runner.register_message(HELLO_MESSAGE, on_hello)
     environment.events.worker_report.add_listener(on_report)
     runner.register_message(HISTORY_MESSAGE, on_final)
     return finished
@@ -274,8 +275,16 @@ def serve_master(environment: Environment) -> None:
         data[HISTORY_KEY] = sink.drain()
 
     def on_stop(environment: Environment, **_kw: Any) -> None:
+        # The users have stopped: final stats (carrying the last history batch) now, not at
+        # the master's `quit` (which a worker reads only after its stop_timeout pause).
+        send_stats = getattr(runner, "_send_stats", None)
+        if callable(send_stats):
+            send_stats()
         runner.send_message(HISTORY_MESSAGE, {"records": sink.drain(), "final": True})
 
     runner.register_message(CONFIG_MESSAGE, on_config)
+    # Ask for the setup only now: a setup pushed at connection time could arrive before
+    # Locust's `init` event has registered the handler above.
+    runner.send_message(HELLO_MESSAGE, {})
     environment.events.report_to_master.add_listener(on_report)
     environment.events.test_stop.add_listener(on_stop)
