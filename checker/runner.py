@@ -192,6 +192,8 @@ def _drive(env: Environment, runner: Runner, config: RunConfig) -> tuple[int, bo
     stop = Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     if config.ui:
+        # Locust's UI re-parses sys.argv for its own options on every page: hide ours.
+        sys.argv = sys.argv[:1]
         env.create_web_ui("127.0.0.1", config.web_port)
         print(f"Locust web UI: http://127.0.0.1:{config.web_port}/ (Ctrl-C ends the session)",
               file=sys.stderr, flush=True)

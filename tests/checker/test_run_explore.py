@@ -1,0 +1,58 @@
+"""`checker explore`: Locust's web UI on 127.0.0.1 drives the scenario; when the session ends
+the database is audited and reported like a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from checker.provision import Server
+from taskhub.db import libpq_url
+from tests.checker.run_support import CHECKER
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_explore_serves_the_web_ui_and_audits_what_it_ran(pg_server: Server,
+                                                          tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*CHECKER, "explore", "transitions", "--dsn", libpq_url(pg_server.url), "--duration",
+         "8s", "--web-port", str(port), "--argon2", "test", "--seed", "3", "--report-dir",
+         str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=os.environ.copy())
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/", timeout=2) as page:  # noqa: S310
+                    assert page.status == 200
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "no web UI"
+                time.sleep(0.2)
+        form = urllib.parse.urlencode({"user_count": 4, "spawn_rate": 4,
+                                       "host": "taskhub"}).encode()
+        with urllib.request.urlopen(base + "/swarm", data=form, timeout=10) as swarm:  # noqa: S310
+            assert json.loads(swarm.read())["success"]
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    [folder] = tmp_path.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["ok"] and summary["parameters"]["ui"] is True
+    assert summary["totals"]["requests"] > 0 and summary["consistency"]["consistent"]
