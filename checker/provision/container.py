@@ -3,6 +3,12 @@
 The image comes from CHECKER_PG_IMAGE (default: the official `postgres` image). Without Ryuk
 (which cannot always be pulled) our own reaper removes the container if this process dies, and
 containers labelled with a dead owner are swept at the next start.
+
+The data directory is a tmpfs mount, which Docker empties whenever the container stops. A
+durability test needs data that survives a crash, so `persistent=True` leaves the tmpfs out: the
+data then lives in the container's own filesystem (or the volume the image declares), which
+`docker kill` + `docker start` keep and `stop()` removes with the container. `kill()` and
+`restart()` are that crash and that start.
 """
 
 from __future__ import annotations
@@ -10,8 +16,10 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import time
 from typing import Any
 
+import psycopg
 from sqlalchemy import URL
 
 from checker.errors import InfrastructureError
@@ -21,6 +29,8 @@ from checker.provision.reaper import Reaper
 DEFAULT_IMAGE = "postgres:17"
 OWNER_LABEL = "io.taskhub-checker.owner"
 USERNAME = "checker"
+DATA_DIR = "/var/lib/postgresql/data"
+READY_TIMEOUT_S = 60.0
 
 
 def image_name() -> str:
@@ -72,23 +82,40 @@ def _published_host(container: Any) -> str:
     return str(container.get_container_host_ip())
 
 
+def _wait_until_accepting(url: URL, password: str) -> None:
+    """Poll until the server accepts a connection (crash recovery runs before it does)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        try:
+            psycopg.connect(host=url.host, port=url.port, user=url.username, password=password,
+                            dbname=url.database, connect_timeout=2).close()
+            return
+        except psycopg.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise InfrastructureError(f"restarted PostgreSQL container not ready after "
+                                          f"{READY_TIMEOUT_S:.0f}s: {_first_line(exc)}") from None
+            time.sleep(0.05)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or exc.__class__.__name__
     return text.splitlines()[0][:300]
 
 
 class ContainerProvider(Provider):
-    """A throwaway PostgreSQL container with its data directory on tmpfs."""
+    """A throwaway PostgreSQL container with its data directory on tmpfs (unless persistent)."""
 
     name = "container"
 
     def __init__(self, *, keep: bool = False, image: str | None = None,
-                 options: dict[str, str] | None = None) -> None:
+                 options: dict[str, str] | None = None, persistent: bool = False) -> None:
         super().__init__(keep=keep)
         self.image = image or image_name()
         self.options = {**FAST_CLUSTER_OPTIONS, **(options or {})}
+        self.persistent = persistent
         self.container: Any = None
         self._reaper: Reaper | None = None
+        self._password = ""
 
     def start(self) -> Server:
         """Check Docker and the image, start the container, wait for `psql` to answer inside."""
@@ -97,13 +124,15 @@ class ContainerProvider(Provider):
         client = docker_client()
         sweep_stale_containers(client)
         self._ensure_image(client)
-        password = secrets.token_urlsafe(18)
+        self._password = password = secrets.token_urlsafe(18)
         command = "postgres " + " ".join(f"-c {k}={v}" for k, v in self.options.items())
         labels = {} if self.keep else {OWNER_LABEL: Owner.me().tag()}
         container = PostgresContainer(self.image, username=USERNAME, password=password,
                                       dbname="postgres", driver="psycopg", labels=labels,
                                       shm_size="512m")
-        container.with_command(command).with_tmpfs_mount("/var/lib/postgresql/data")
+        container.with_command(command)
+        if not self.persistent:
+            container.with_tmpfs_mount(DATA_DIR)
         self.container = container
         try:
             container.start()
@@ -115,9 +144,41 @@ class ContainerProvider(Provider):
         container_id = container.get_container_id()
         if not self.keep:
             self._reaper = Reaper([{"kind": "docker_rm", "container": container_id}])
-        url = URL.create("postgresql+psycopg", username=USERNAME, password=password,
-                         host=_published_host(container),
-                         port=int(container.get_exposed_port(5432)), database="postgres")
+        return self._server()
+
+    def kill(self) -> None:
+        """Crash the server: `docker kill` (SIGKILL to the postmaster, PID 1 of the container).
+
+        Every PostgreSQL process dies at once with nothing flushed beyond what each commit
+        already wrote; the container and (when persistent) its data directory stay.
+        """
+        if self.container is None:
+            raise InfrastructureError("the container was never started")
+        wrapped = self.container.get_wrapped_container()
+        wrapped.kill()
+        wrapped.wait(timeout=30)
+
+    def restart(self) -> Server:
+        """`docker start` the killed container; PostgreSQL runs crash recovery on its data.
+
+        Only a persistent container has data to recover (a tmpfs would come back empty). The
+        published port may change, so use the returned server's URL.
+        """
+        if self.container is None:
+            raise InfrastructureError("the container was never started")
+        if not self.persistent:
+            raise InfrastructureError("a container with its data on tmpfs loses it on restart: "
+                                      "start the provider with persistent=True")
+        self.container.get_wrapped_container().start()
+        server = self._server()
+        _wait_until_accepting(server.url, self._password)
+        return server
+
+    def _server(self) -> Server:
+        container_id = self.container.get_container_id()
+        url = URL.create("postgresql+psycopg", username=USERNAME, password=self._password,
+                         host=_published_host(self.container),
+                         port=int(self.container.get_exposed_port(5432)), database="postgres")
         return Server(url=url, provider=self.name, stop_hint=f"docker rm -f {container_id[:12]}")
 
     def stop(self) -> None:

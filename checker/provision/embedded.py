@@ -9,6 +9,10 @@ directory) or, where namespaces are not allowed, as an unprivileged user via `se
 `postgres` is spawned directly (not through `pg_ctl`) with a parent-death signal, and a reaper
 process removes the data directory, so a killed test run leaves no server and no files; data
 directories of dead owners are swept at the next start.
+
+For durability tests, `crash()` stops the server the way a crash would (an immediate shutdown:
+no checkpoint, nothing flushed beyond what each commit already wrote) and `restart()` starts it
+again on the same data directory, where it runs crash recovery from the WAL.
 """
 
 from __future__ import annotations
@@ -143,6 +147,8 @@ class EmbeddedProvider(Provider):
         self.workdir: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self._reaper: Reaper | None = None
+        self._port: int | None = None
+        self._password = ""
 
     @property
     def log_path(self) -> Path:
@@ -160,23 +166,54 @@ class EmbeddedProvider(Provider):
         self._write_meta()
         if chown_uid is not None:
             os.chown(self.workdir, chown_uid, -1)
-        password = secrets.token_urlsafe(18)
-        self._initdb(bindir, prefix, password)
-        for _attempt in range(5):
-            port = _free_port()
+        self._password = secrets.token_urlsafe(18)
+        self._initdb(bindir, prefix, self._password)
+        return self._serve(bindir, prefix, [_free_port() for _attempt in range(5)])
+
+    def crash(self) -> None:
+        """Stop the server as a crash would: SIGQUIT to the postmaster (immediate shutdown).
+
+        Every process exits at once, without a checkpoint; the data directory stays, and the
+        next start replays the WAL. With `synchronous_commit=on` each acknowledged commit is in
+        the WAL (written to the operating system, which `fsync=off` does not affect here).
+        """
+        if self.process is None or self.process.poll() is not None:
+            raise InfrastructureError("the embedded server is not running")
+        self.process.send_signal(signal.SIGQUIT)
+        self.process.wait(timeout=30)
+        self.process = None
+
+    def restart(self) -> Server:
+        """Start the server again on the same data directory (same port while it is free)."""
+        if self.workdir is None:
+            raise InfrastructureError("the embedded server was never started")
+        if self.process is not None and self.process.poll() is None:
+            raise InfrastructureError("the embedded server is still running")
+        if self._reaper is not None:  # it watches the old postmaster's pid
+            self._reaper.release()
+            self._reaper = None
+        ports = [self._port] if self._port is not None else []
+        return self._serve(find_bindir(), _privilege_drop()[0],
+                           [*ports, *(_free_port() for _attempt in range(4))])
+
+    def _serve(self, bindir: Path, prefix: tuple[str, ...], ports: list[int]) -> Server:
+        """Spawn `postgres` on the first of `ports` it can bind, wait for it, arm the reaper."""
+        assert self.workdir is not None
+        for port in ports:
             self._spawn(bindir, prefix, port)
-            if self._wait_ready(port, password):
+            if self._wait_ready(port, self._password):
                 break
         else:
             raise InfrastructureError(f"embedded PostgreSQL did not start: {self._log_tail()}")
         assert self.process is not None
+        self._port = port
         self._write_meta(server_pid=self.process.pid)
         if not self.keep:
             self._reaper = Reaper([
                 {"kind": "kill", "pid": self.process.pid, "signal": int(signal.SIGQUIT)},
                 {"kind": "rmtree", "path": str(self.workdir)},
             ])
-        url = URL.create("postgresql+psycopg", username=SUPERUSER, password=password,
+        url = URL.create("postgresql+psycopg", username=SUPERUSER, password=self._password,
                          host="127.0.0.1", port=port, database="postgres")
         hint = f"kill -INT {self.process.pid}; rm -rf {self.workdir}"
         return Server(url=url, provider=self.name, stop_hint=hint)
