@@ -165,8 +165,8 @@ class Lab:
     def close(self) -> None:
         """Close every connection and thread; drop the lab's schema."""
         for session in self._sessions.values():
-            session.conn.close()  # closing ends a statement still waiting (not expected here)
             session.pool.shutdown(wait=True)
+            session.conn.close()
         self._sessions.clear()
         if self._monitor is not None:
             if not self._monitor.closed:
@@ -213,10 +213,11 @@ class Lab:
             run.results[index] = StepResult(step, skipped=True)
             return
         future = session.pool.submit(_execute, session.conn, step)
+        session.pending = (index, future)
         if self._settle(session, future):
+            session.pending = None
             self._record(run, session, index, future.result())
         else:
-            session.pending = (index, future)
             run.blocked.add(index)
 
     def _settle(self, session: _Session, future: Future[StepResult]) -> bool:
@@ -268,8 +269,9 @@ class Lab:
             session.failed = False
 
     def _end(self, session: _Session) -> None:
-        """Roll back whatever the script left open (a session may have been cut short)."""
+        """Roll back whatever the script left open (after a LabError, cancel what still runs)."""
         if session.pending is not None:
+            session.conn.cancel_safe()
             session.pending[1].result(timeout=self.timeout)
             session.pending = None
         if session.conn.info.transaction_status != pq.TransactionStatus.IDLE:

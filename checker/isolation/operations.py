@@ -93,6 +93,13 @@ OPERATIONS: tuple[OperationSafety, ...] = (
         "nothing: no orphan",
         f"{_OPS_TESTS}::test_user_delete_queued_behind_a_create_takes_the_new_task"),
     OperationSafety(
+        "tokens.verify vs change_password / logout", "a token checked while its session is "
+        "being revoked", "G-single (session row vs the user's password_changed_at)",
+        "one statement reads the session and its user (one snapshot at read committed); it "
+        "takes no lock, so it sees the last committed state: a revocation counts from its "
+        "COMMIT on", "before that COMMIT the token still passes; after it, InvalidToken",
+        f"{_OPS_TESTS}::test_verify_sees_the_committed_state_without_waiting"),
+    OperationSafety(
         "transitions vs users.delete / tasks.delete", "a worker moves a task being deleted",
         "lost delete (a write to a vanished row)",
         "the delete holds the row lock; the conditional write waits, matches nothing, and a "

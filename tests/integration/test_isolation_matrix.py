@@ -82,5 +82,8 @@ def test_a_blocked_statement_is_collected_when_released(lab_url: str) -> None:
 def test_main_writes_the_report(pg_server: Server, tmp_path: Path) -> None:
     dsn = pg_server.url.render_as_string(hide_password=False)
     assert isolation_matrix.main(["--dsn", dsn, "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "isolation-matrix.md").read_text().startswith("# Isolation anomalies")
+    report = (tmp_path / "isolation-matrix.md").read_text()
+    assert report.startswith("# Isolation anomalies")
+    assert "| tasks.claim | two workers claim from the queue at once | P4 (double claim) |" \
+        in report
     assert json.loads((tmp_path / "isolation-matrix.json").read_text())["matches_documented"]

@@ -185,6 +185,21 @@ def test_second_password_change_checks_the_first_ones_password(
     auth.login(db_engine, settings, account.user.email, password(72))
 
 
+def test_verify_sees_the_committed_state_without_waiting(
+        db_engine: Engine, held: Engine, settings: Settings, pool: ThreadPoolExecutor,
+        make_account: Callable[..., Account]) -> None:
+    account = make_account()
+    with Pause(held, "before_commit") as pause:
+        change = in_thread(pool, lambda: auth.change_password(
+            held, settings, account.principal, account.password, password(74)))
+        pause.wait_reached()  # every session revoked, uncommitted; the user row locked
+        assert tokens.verify(db_engine, settings, account.token) == account.principal
+        pause.release()
+        assert change.result(timeout=30) is None
+    with pytest.raises(InvalidToken):
+        tokens.verify(db_engine, settings, account.token)
+
+
 def test_create_queued_behind_a_user_delete_is_not_found(
         db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
