@@ -36,7 +36,7 @@ import math
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TextIO, cast
@@ -123,7 +123,10 @@ class HistoryRecord:
 
     def to_json(self) -> str:
         """One line of JSON (no newline)."""
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=False)
+        # Not dataclasses.asdict: it deep-copies args and observed, a cost paid per operation
+        # by load generators.
+        return json.dumps({name: getattr(self, name) for name in _FIELDS},
+                          separators=(",", ":"), sort_keys=False)
 
     def observed_ids(self, key: str) -> list[str]:
         """`observed[key]` as a list of id strings (empty when absent)."""
@@ -235,6 +238,15 @@ class HistoryWriter:
         line = record.to_json() + "\n"
         with self._lock:
             self._file.write(line)
+            self._file.flush()
+
+    def append_lines(self, lines: Iterable[str]) -> None:
+        """Write records already serialised by `HistoryRecord.to_json` (one flush for all)."""
+        if self._file is None:
+            raise RuntimeError("HistoryWriter is not open (use it as a context manager)")
+        text = "".join(line + "\n" for line in lines)
+        with self._lock:
+            self._file.write(text)
             self._file.flush()
 
     def close(self) -> None:

@@ -10,11 +10,13 @@ say it explains every task of the database (`run.start` with `complete: true`).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import string
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +111,15 @@ def hash_all(manifest: Manifest, params: Argon2Params, legacy: Argon2Params) -> 
         pool.kill()
 
 
+def _round_robin(manifest: Manifest) -> Iterator[tuple[SeedTenant, int, str]]:
+    """Every seeded task as (tenant, its number, id): first tasks of all tenants first."""
+    depth = max((len(t.task_ids) for t in manifest.tenants), default=0)
+    for n in range(depth):
+        for tenant in manifest.tenants:
+            if n < len(tenant.task_ids):
+                yield tenant, n, tenant.task_ids[n]
+
+
 def write(url: str, manifest: Manifest, hashes: list[str]) -> list[HistoryRecord]:
     """Insert the users, their password history, the tasks and their creation events; return
     the `task.create` records of the seeded tasks."""
@@ -120,10 +131,14 @@ def write(url: str, manifest: Manifest, hashes: list[str]) -> list[HistoryRecord
         with cur.copy("COPY password_history (user_id, password_hash) FROM STDIN") as copy:
             for tenant, hashed in zip(manifest.tenants, hashes, strict=True):
                 copy.write_row((tenant.user_id, hashed))
-        with cur.copy("COPY tasks (id, user_id, title) FROM STDIN") as copy:
-            for tenant in manifest.tenants:
-                for n, task in enumerate(tenant.task_ids):
-                    copy.write_row((task, tenant.user_id, f"seeded task {n}"))
+        # Distinct creation times, in plan order: the workers' queue is ordered by
+        # (created_at, id) and indexed on (status, created_at) only, so a batch of equal
+        # timestamps would make every claim sort the whole batch.
+        base = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        with cur.copy("COPY tasks (id, user_id, title, created_at) FROM STDIN") as copy:
+            for k, (tenant, n, task) in enumerate(_round_robin(manifest)):
+                copy.write_row((task, tenant.user_id, f"seeded task {n}",
+                                base + dt.timedelta(microseconds=k)))
         with cur.copy("COPY task_events (task_id, user_id, from_status, to_status, actor) "
                       "FROM STDIN") as copy:
             for tenant in manifest.tenants:

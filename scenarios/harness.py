@@ -10,7 +10,6 @@ have stopped, so the master's history holds exactly the operations the stats cou
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import random
 import threading
@@ -25,7 +24,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from sqlalchemy import Engine
 
-from checker.history import HistoryRecord
+from checker.history import HistoryRecord, HistoryWriter
 from checker.profiles import load_settings
 from checker.seed import Manifest, SeedTenant
 from taskhub import passwords
@@ -230,7 +229,8 @@ def install_cooperative_hashing() -> None:
         gevent.get_hub().threadpool.maxsize = max(os.cpu_count() or 2, 2)
 
 
-def serve_workers(environment: Environment, setup: Setup, sink: Sink, expected: int) -> set[str]:
+def serve_workers(environment: Environment, setup: Setup, sink: HistoryWriter,
+                  expected: int) -> set[str]:
     """On a master: send each connecting worker its setup and append what workers ship to
     `sink`. Returns the (live) set of workers whose final batch has arrived."""
     runner = environment.runner
@@ -243,8 +243,9 @@ def serve_workers(environment: Environment, setup: Setup, sink: Sink, expected: 
                             msg.node_id)
 
     def take(lines: list[str]) -> None:
-        for line in lines:
-            sink.append(HistoryRecord.from_json(json.loads(line)))
+        # Validated when the worker built them (HistoryRecord checks itself): written as sent.
+        if lines:
+            sink.append_lines(lines)
 
     def on_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
         take(data.get(HISTORY_KEY) or [])

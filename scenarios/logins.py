@@ -9,8 +9,8 @@ Rotators change the passwords of a few accounts and reset others with a temporar
 
 from __future__ import annotations
 
+import os
 import uuid
-from dataclasses import replace
 
 from locust import task
 
@@ -21,6 +21,13 @@ from taskhub import auth
 SEED = SeedSpec(tenants=24, tasks_per_tenant=1, legacy_share=0.5)
 ROTATING_SHARE = 0.25
 """The first quarter of the tenants have their passwords rotated (each by one process)."""
+NO_ROTATION_ENV = "CHECKER_LOGINS_NO_ROTATION"
+"""Set to 1 for logins only (the login benchmark): rotators stay idle."""
+
+
+def rotation_off() -> bool:
+    """Whether password rotation is switched off in this process."""
+    return os.environ.get(NO_ROTATION_ENV, "") in ("1", "true", "yes")
 
 
 def rotating(user: TenantUser) -> list[SeedTenant]:
@@ -51,7 +58,7 @@ class SignIn(TenantUser):
     @task(8)
     def login(self) -> None:
         """Sign in to a shared account (sometimes one whose password rotates), maybe out."""
-        pool = rotating(self) if self.rng.random() < 0.3 else stable(self)
+        pool = rotating(self) if self.rng.random() < 0.3 and not rotation_off() else stable(self)
         self.tenant = self.rng.choice(pool or stable(self))
         if self.sign_in() is not None and self.rng.random() < 0.5:
             self.logout()
@@ -85,7 +92,7 @@ class Rotator(TenantUser):
 
     def _account(self) -> SeedTenant | None:
         accounts = rotating(self)
-        if not accounts:
+        if not accounts or rotation_off():
             self.pause(0.1)
             return None
         return self.rng.choice(accounts)
@@ -140,5 +147,4 @@ class Rotator(TenantUser):
                                  tenant=account.user_id)
             if done.ok:
                 h.passwords[account.user_id] = new
-            self.tenant = replace(account)
             self.principal = None
