@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from checker.errors import UsageError
 from checker.provision.base import Provider, Server
-from checker.provision.container import ContainerProvider, docker_answers
+from checker.provision.container import (
+    ContainerProvider,
+    container_usable,
+    docker_answers,
+    image_name,
+)
 from checker.provision.dsn import DsnProvider
 from checker.provision.embedded import EmbeddedProvider
 
@@ -14,13 +20,15 @@ KINDS = ("auto", "container", "embedded", "dsn")
 
 __all__ = ["KINDS", "Provider", "Server", "select_provider"]
 
+log = logging.getLogger(__name__)
+
 
 def select_provider(kind: str | None = None, dsn: str | None = None, *,
                     keep: bool = False) -> Provider:
     """The provider for `--db KIND` / CHECKER_DB and `--dsn` / CHECKER_DSN.
 
-    `auto` means: the DSN when one is given, else a container when a Docker engine answers,
-    else the embedded server.
+    `auto` means: the DSN when one is given, else a container when a Docker engine answers
+    and the image is present or can be pulled, else the embedded server.
     """
     if kind is None and dsn is not None:
         kind = "dsn"  # an explicit --dsn wins over CHECKER_DB from the environment
@@ -31,7 +39,10 @@ def select_provider(kind: str | None = None, dsn: str | None = None, *,
     if dsn and kind in ("container", "embedded"):
         raise UsageError(f"--dsn names an existing server; it cannot go with --db {kind}")
     if kind == "auto":
-        kind = "dsn" if dsn else ("container" if docker_answers() else "embedded")
+        kind = "dsn" if dsn else ("container" if container_usable() else "embedded")
+        if kind == "embedded" and docker_answers():
+            log.warning("auto: Docker answers but image %s cannot be had; using the embedded "
+                        "server (set CHECKER_PG_IMAGE to use a container)", image_name())
     if kind == "dsn":
         if not dsn:
             raise UsageError("--db dsn needs --dsn URL (or CHECKER_DSN)")

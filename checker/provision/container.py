@@ -62,6 +62,39 @@ def docker_answers() -> bool:
     return True
 
 
+def ensure_image(client: Any, image: str) -> None:
+    """Make sure `image` is present locally, pulling it if need be; InfrastructureError if not."""
+    import docker
+
+    try:
+        client.images.get(image)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        client.images.pull(image)
+    except Exception as exc:
+        raise InfrastructureError(
+            f"image {image} is not available locally and could not be pulled: "
+            f"{_first_line(exc)} (set CHECKER_PG_IMAGE to an image you have)"
+        ) from None
+
+
+def container_usable(image: str | None = None) -> bool:
+    """True when a Docker engine answers and the image is present or can be pulled."""
+    try:
+        client = docker_client(timeout=3)
+    except InfrastructureError:
+        return False
+    try:
+        ensure_image(client, image or image_name())
+    except InfrastructureError:
+        return False
+    finally:
+        client.close()
+    return True
+
+
 def sweep_stale_containers(client: Any) -> list[str]:
     """Remove containers whose owner process on this host is gone; return their ids."""
     removed = []
@@ -123,7 +156,7 @@ class ContainerProvider(Provider):
 
         client = docker_client()
         sweep_stale_containers(client)
-        self._ensure_image(client)
+        ensure_image(client, self.image)
         self._password = password = secrets.token_urlsafe(18)
         command = "postgres " + " ".join(f"-c {k}={v}" for k, v in self.options.items())
         labels = {} if self.keep else {OWNER_LABEL: Owner.me().tag()}
@@ -191,22 +224,6 @@ class ContainerProvider(Provider):
         if self._reaper is not None:
             self._reaper.release()
             self._reaper = None
-
-    def _ensure_image(self, client: Any) -> None:
-        import docker
-
-        try:
-            client.images.get(self.image)
-            return
-        except docker.errors.ImageNotFound:
-            pass
-        try:
-            client.images.pull(self.image)
-        except Exception as exc:
-            raise InfrastructureError(
-                f"image {self.image} is not available locally and could not be pulled: "
-                f"{_first_line(exc)} (set CHECKER_PG_IMAGE to an image you have)"
-            ) from None
 
     def _log_tail(self) -> str:
         try:

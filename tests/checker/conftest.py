@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from checker.provision.container import docker_answers
+from checker.provision.container import container_usable, image_name
 
 OWNER_SCRIPT = """
 import json, sys, time
@@ -69,6 +69,7 @@ def answers(url: str) -> bool:
 
 
 needs_docker = pytest.mark.skipif(
-    not docker_answers(),
-    reason="no Docker engine answers here; CI runs these with a real engine (.ci/run)",
+    not container_usable(),
+    reason=f"no Docker engine answers here, or image {image_name()} cannot be had; "
+           "CI runs these with a real engine and a local image (.ci/run)",
 )

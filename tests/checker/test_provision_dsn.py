@@ -8,10 +8,11 @@ import pytest
 
 from checker.errors import InfrastructureError, UsageError
 from checker.provision import Server, select_provider
-from checker.provision.container import ContainerProvider, docker_answers
+from checker.provision.container import ContainerProvider, container_usable
 from checker.provision.dsn import DsnProvider, parse_dsn
 from checker.provision.embedded import EmbeddedProvider
 from taskhub.db import libpq_url
+from tests.checker.conftest import needs_docker
 
 
 def test_reaches_the_server_and_leaves_it_running(pg_server: Server) -> None:
@@ -58,12 +59,22 @@ def test_auto_prefers_a_dsn_then_docker_then_embedded(monkeypatch: pytest.Monkey
     monkeypatch.delenv("CHECKER_DB", raising=False)
     monkeypatch.delenv("CHECKER_DSN", raising=False)
     assert isinstance(select_provider("auto", "postgresql://u@h/db"), DsnProvider)
-    expected = ContainerProvider if docker_answers() else EmbeddedProvider
+    expected = ContainerProvider if container_usable() else EmbeddedProvider
     assert isinstance(select_provider("auto"), expected)
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     assert isinstance(select_provider("auto"), EmbeddedProvider)
     monkeypatch.setenv("CHECKER_DSN", "postgresql://u@h/db")
     assert isinstance(select_provider(None), DsnProvider)
+
+
+@needs_docker
+def test_auto_falls_back_to_embedded_when_the_image_cannot_be_had(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delenv("CHECKER_DB", raising=False)
+    monkeypatch.delenv("CHECKER_DSN", raising=False)
+    monkeypatch.setenv("CHECKER_PG_IMAGE", "checker-test/no-such-image:0")
+    assert isinstance(select_provider("auto"), EmbeddedProvider)
+    assert "cannot be had" in caplog.text
 
 
 def test_unknown_kind_and_dsn_kind_without_dsn_are_usage_errors(

@@ -23,21 +23,18 @@ from sqlalchemy import URL, Engine, text
 from checker import migrate
 from checker.janitor import DatabaseJanitor
 from checker.provision.base import Server
-from checker.provision.container import ContainerProvider, docker_answers
+from checker.provision.container import ContainerProvider
 from checker.provision.embedded import EmbeddedProvider
 from taskhub import auth, tasks, tokens, users
 from taskhub.db import make_engine
 from taskhub.errors import StorageError, TaskhubError
 from taskhub.principal import Principal, Worker
 from taskhub.settings import Settings
+from tests.checker.conftest import needs_docker
 from tests.integration.faults import snapshot
 from tests.integration.helpers import ledger_violations, password
 from tests.integration.interleave import Pause, in_thread
 
-needs_docker = pytest.mark.skipif(
-    not docker_answers(),
-    reason="no Docker engine answers here; CI runs these with a real engine (.ci/run)",
-)
 RECOVERED = "automatic recovery in progress"  # logged only when the last shutdown was a crash
 
 
