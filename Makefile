@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 ## run: the checker end to end on an ephemeral server (a container when Docker answers, else embedded)
 run: $(STAMP)
-	$(BIN)/checker db check
+	$(BIN)/checker run concurrency
 
 ## test: the whole suite against real PostgreSQL
 test: $(STAMP)
