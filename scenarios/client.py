@@ -6,7 +6,8 @@ happen) or `unknown` (a COMMIT failed, or the connection was lost: the write may
 Serialization failures and deadlocks are retried, as an application should, inside the one
 operation. For Locust a refusal that a race makes normal (a lost transition race, a deleted
 task, a stale password) is a success; an unknown outcome, an unexpected error and a probe that
-saw another tenant's data are failures.
+saw another tenant's data are failures (a call cut short by Locust stopping its user is
+recorded unknown, but is not the system's failure).
 """
 
 from __future__ import annotations
@@ -92,8 +93,11 @@ class Recorder:
             except Exception as exc:  # a bug or a driver error that escaped: cannot tell
                 result = Result("unknown", error=exc)
             except BaseException as exc:  # stopped mid-call (GreenletExit, Ctrl-C): cannot tell
+                # The load generator's own doing (Locust kills a user it finds between two
+                # tasks, which with no wait time can race the next call): unknown in the
+                # history, not a failure of the system under test.
                 self._record(op, args, tenant, kind, start, began, Result("unknown", error=exc),
-                             {})
+                             {}, interrupted=True)
                 raise
             else:
                 result = Result("ok", value)
@@ -124,7 +128,8 @@ class Recorder:
 
     def _record(self, op: str, args: dict[str, Any], tenant: str | None, kind: str,
                 start: float, began: float, result: Result[Any],
-                observed: dict[str, Any], *, refusal_expected: bool = False) -> None:
+                observed: dict[str, Any], *, refusal_expected: bool = False,
+                interrupted: bool = False) -> None:
         elapsed = time.perf_counter() - began
         error = None if result.error is None else \
             f"{type(result.error).__name__}: {str(result.error).strip()[:300]}"
@@ -134,7 +139,9 @@ class Recorder:
         failure: BaseException | None = None
         expected = isinstance(result.error, EXPECTED) or (
             refusal_expected and isinstance(result.error, TaskhubError))
-        if result.outcome == "unknown" or isinstance(result.error, ProbeLeak) or (
+        if interrupted:
+            pass
+        elif result.outcome == "unknown" or isinstance(result.error, ProbeLeak) or (
                 result.error is not None and not expected):
             failure = result.error or RuntimeError(f"{op}: outcome unknown")
         self.environment.events.request.fire(
