@@ -20,7 +20,7 @@ import uuid
 
 from sqlalchemy import Engine
 
-from taskhub import passwords, tokens
+from taskhub import inputs, passwords, tokens
 from taskhub.errors import (
     InvalidCredentials,
     InvalidInput,
@@ -108,11 +108,13 @@ def change_password(engine: Engine, settings: Settings, principal: Principal,
         uow.commit()
 
 
-def issue_temporary_password(engine: Engine, settings: Settings, user_id: uuid.UUID) -> str:
+def issue_temporary_password(engine: Engine, settings: Settings,
+                             user_id: uuid.UUID | str) -> str:
     """An administrator's reset: a random password, returned once; ends all sessions.
 
     Authorising the administrator is the caller's job; the data layer has no admin role.
     """
+    user_id = inputs.uuid_of(user_id, "user id")
     temporary = secrets.token_urlsafe(TEMP_PASSWORD_BYTES)
     with UnitOfWork.account(engine, user_id) as uow:
         updated = uow.execute(

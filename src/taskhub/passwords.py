@@ -16,11 +16,14 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
-from taskhub.errors import InputTooLarge, WeakPassword
+from taskhub.errors import InputTooLarge, InvalidInput, WeakPassword
 from taskhub.settings import Argon2Params, Settings
 
 ZXCVBN_MAX_CHARS = 72
 """zxcvbn refuses longer input; the strength of a longer password is judged on its start."""
+
+EMPTY_SUGGESTION = "Add another word or two. Uncommon words are better."
+"""zxcvbn's own advice, given for an empty password (which zxcvbn cannot score)."""
 
 _zxcvbn_lock = threading.Lock()  # zxcvbn keeps the user inputs in a module-level dictionary
 
@@ -33,14 +36,28 @@ def hasher(params: Argon2Params) -> PasswordHasher:
 
 
 def normalise(password: str, settings: Settings) -> str:
-    """The NFKC form of `password`; InputTooLarge if it (or the input) exceeds the byte cap."""
+    """The NFKC form of `password`; InputTooLarge if it (or the input) exceeds the byte cap.
+
+    InvalidInput for what is not text (not a string, or a lone surrogate UTF-8 cannot encode).
+    NUL characters are allowed: Argon2 takes the password with its length, never truncates.
+    """
     limit = settings.max_password_bytes
-    if len(password.encode()) > limit:  # checked first: NFKC can expand input up to 18 times
+    if not isinstance(password, str):
+        raise InvalidInput("password must be a string")
+    # Checked first (characters, then bytes): NFKC can expand input up to 18 times.
+    if len(password) > limit or len(_utf8(password)) > limit:
         raise InputTooLarge(f"password longer than {limit} bytes (UTF-8)")
     normal = unicodedata.normalize("NFKC", password)
     if len(normal.encode()) > limit:
         raise InputTooLarge(f"password longer than {limit} bytes (UTF-8) once normalised")
     return normal
+
+
+def _utf8(password: str) -> bytes:
+    try:
+        return password.encode()
+    except UnicodeEncodeError:
+        raise InvalidInput("password is not valid Unicode (it holds a lone surrogate)") from None
 
 
 def hash_password(password: str, settings: Settings) -> str:
@@ -73,10 +90,13 @@ def _dummy_hash(params: Argon2Params) -> str:
 
 def check_strength(password: str, email: str, settings: Settings) -> None:
     """Raise WeakPassword (with zxcvbn's warning and suggestions) below the minimum score."""
+    normal = normalise(password, settings)
+    if not normal:  # zxcvbn itself fails on empty input (IndexError)
+        raise WeakPassword(0, "The password is empty.", [EMPTY_SUGGESTION])
     local = email.partition("@")[0]
     inputs = [email, local, *(part for part in re.split(r"[^\w]+", local) if part)]
     with _zxcvbn_lock:
-        verdict = zxcvbn(normalise(password, settings)[:ZXCVBN_MAX_CHARS], user_inputs=inputs)
+        verdict = zxcvbn(normal[:ZXCVBN_MAX_CHARS], user_inputs=inputs)
     if verdict["score"] < settings.min_password_score:
         feedback = verdict["feedback"]
         raise WeakPassword(verdict["score"], feedback["warning"], feedback["suggestions"])

@@ -6,11 +6,14 @@ Tenant operations run as `taskhub_app` with `app.user_id` set (row-level securit
 so `tasks.version` always equals the task's number of events and `tasks.status` the last
 event's `to_status`. Title and payload updates touch only those columns, so they and a status
 change never overwrite each other.
+
+Every argument is checked before the database is touched (`taskhub.inputs`): task ids may be
+UUIDs or their string form, text may not hold NUL characters or lone surrogates, JSON is capped
+in size and depth, and each is refused with InvalidInput (InputTooLarge) otherwise.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
+from taskhub import inputs
 from taskhub.errors import InputTooLarge, InvalidInput, NotFound, TransitionConflict
 from taskhub.lifecycle import Status, check_transition
 from taskhub.principal import Principal, Worker
@@ -26,8 +30,11 @@ from taskhub.uow import UnitOfWork, sqlstate_of
 
 FOREIGN_KEY_VIOLATION = "23503"
 MAX_TITLE_CHARS = 200
-MAX_JSON_BYTES = 64 * 1024
+MAX_ERROR_CHARS = 8 * 1024
+MAX_WORKER_NAME_CHARS = 200
+MAX_JSON_BYTES = inputs.MAX_JSON_BYTES
 MAX_LIST = 1000
+"""The most tasks one `list_tasks` returns and one `claim` moves."""
 _COLUMNS = "id, user_id, title, payload, status, result, error, version, created_at, updated_at"
 
 
@@ -64,7 +71,7 @@ def create(engine: Engine, principal: Principal, title: str,
     if not isinstance(payload, dict):
         raise InvalidInput("payload must be a JSON object")
     params = {"uid": principal.user_id, "title": _title(title),
-              "payload": _json(payload, "payload")}
+              "payload": inputs.json_document(payload, "payload")}
     with UnitOfWork.tenant(engine, principal) as uow:
         try:
             row = uow.execute(
@@ -80,8 +87,9 @@ def create(engine: Engine, principal: Principal, title: str,
     return TaskRecord.from_row(row)
 
 
-def get(engine: Engine, principal: Principal, task_id: uuid.UUID) -> TaskRecord:
+def get(engine: Engine, principal: Principal, task_id: uuid.UUID | str) -> TaskRecord:
     """One of the principal's tasks; NotFound for anyone else's."""
+    task_id = inputs.uuid_of(task_id, "task id")
     with UnitOfWork.tenant(engine, principal) as uow:
         row = uow.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = :id AND user_id = :uid",
                           {"id": task_id, "uid": principal.user_id}).one_or_none()
@@ -97,8 +105,7 @@ def list_tasks(engine: Engine, principal: Principal, status: Status | str | None
         wanted = None if status is None else Status(status).value
     except ValueError:
         raise InvalidInput(f"unknown status {status!r}") from None
-    if not 1 <= limit <= MAX_LIST:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIST}")
+    limit = inputs.count(limit, "limit", 1, MAX_LIST)
     with UnitOfWork.tenant(engine, principal) as uow:
         rows = uow.execute(
             f"SELECT {_COLUMNS} FROM tasks WHERE user_id = :uid "
@@ -108,14 +115,15 @@ def list_tasks(engine: Engine, principal: Principal, status: Status | str | None
     return [TaskRecord.from_row(row) for row in rows]
 
 
-def update(engine: Engine, principal: Principal, task_id: uuid.UUID, *,
+def update(engine: Engine, principal: Principal, task_id: uuid.UUID | str, *,
            title: str | None = None, payload: dict[str, Any] | None = None) -> TaskRecord:
     """Change title and/or payload (never status or version)."""
+    task_id = inputs.uuid_of(task_id, "task id")
     if payload is not None and not isinstance(payload, dict):
         raise InvalidInput("payload must be a JSON object")
     params = {"id": task_id, "uid": principal.user_id,
               "title": None if title is None else _title(title),
-              "payload": None if payload is None else _json(payload, "payload")}
+              "payload": None if payload is None else inputs.json_document(payload, "payload")}
     with UnitOfWork.tenant(engine, principal) as uow:
         row = uow.execute(
             "UPDATE tasks SET title = COALESCE(:title, title), "
@@ -127,8 +135,9 @@ def update(engine: Engine, principal: Principal, task_id: uuid.UUID, *,
     return TaskRecord.from_row(row)
 
 
-def delete(engine: Engine, principal: Principal, task_id: uuid.UUID) -> None:
+def delete(engine: Engine, principal: Principal, task_id: uuid.UUID | str) -> None:
     """Delete one of the principal's tasks (its events go with it)."""
+    task_id = inputs.uuid_of(task_id, "task id")
     with UnitOfWork.tenant(engine, principal) as uow:
         if uow.execute("DELETE FROM tasks WHERE id = :id AND user_id = :uid",
                        {"id": task_id, "uid": principal.user_id}).rowcount == 0:
@@ -136,20 +145,23 @@ def delete(engine: Engine, principal: Principal, task_id: uuid.UUID) -> None:
         uow.commit()
 
 
-def start(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID) -> TaskRecord:
+def start(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID | str) -> TaskRecord:
     """pending -> processing."""
     return _transition(engine, actor, task_id, Status.PROCESSING)
 
 
-def complete(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID,
+def complete(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID | str,
              result: Any) -> TaskRecord:
     """processing -> completed, storing `result` (any JSON value but None)."""
-    return _transition(engine, actor, task_id, Status.COMPLETED, result=result)
+    encoded = None if result is None else inputs.json_document(result, "result")
+    return _transition(engine, actor, task_id, Status.COMPLETED, result=encoded)
 
 
-def fail(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID,
+def fail(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID | str,
          error: str) -> TaskRecord:
-    """processing -> failed, storing the error message."""
+    """processing -> failed, storing the error message (at most MAX_ERROR_CHARS)."""
+    if len(inputs.text(error, "error")) > MAX_ERROR_CHARS:
+        raise InputTooLarge(f"error longer than {MAX_ERROR_CHARS} characters")
     return _transition(engine, actor, task_id, Status.FAILED, error=error)
 
 
@@ -158,8 +170,8 @@ def claim(engine: Engine, worker: Worker, n: int) -> list[TaskRecord]:
 
     `FOR UPDATE SKIP LOCKED` lets concurrent workers claim disjoint tasks without waiting.
     """
-    if n < 1:
-        raise InvalidInput("claim at least one task")
+    n = inputs.count(n, "the number of tasks to claim", 1, MAX_LIST)
+    _actor(worker)
     with UnitOfWork.worker(engine) as uow:
         rows = uow.execute(
             "WITH picked AS ("
@@ -178,14 +190,18 @@ def claim(engine: Engine, worker: Worker, n: int) -> list[TaskRecord]:
     return [TaskRecord.from_row(row) for row in rows]
 
 
-def _transition(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID, to: Status, *,
-                result: Any = None, error: str | None = None) -> TaskRecord:
+def _transition(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID | str,
+                to: Status, *, result: str | None = None,
+                error: str | None = None) -> TaskRecord:
     """Read the status, check the lifecycle, then write only if the status is still the same.
+
+    `result` is already JSON text (checked by the caller).
 
     When the write finds nothing, a fresh read (READ COMMITTED: a new snapshot) tells the two
     reasons apart: the task was deleted meanwhile (NotFound), or its status moved on
     (TransitionConflict).
     """
+    task_id, label = inputs.uuid_of(task_id, "task id"), _actor(actor)
     if isinstance(actor, Worker):
         uow, uid, tenant = UnitOfWork.worker(engine), None, ""
     else:
@@ -201,13 +217,13 @@ def _transition(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID, t
             "result = CAST(:result AS jsonb), error = :error "
             f"WHERE id = :id AND status = :from {tenant} RETURNING {_COLUMNS}",
             {"to": to.value, "from": seen, "id": task_id, "uid": uid, "error": error,
-             "result": None if result is None else _json(result, "result")}).one_or_none()
+             "result": result}).one_or_none()
         if row is None:
             if uow.execute(f"SELECT 1 FROM tasks WHERE id = :id {tenant}",
                            {"id": task_id, "uid": uid}).first() is None:
                 raise NotFound(f"task {task_id} was deleted")
             raise TransitionConflict(f"task {task_id} left {seen} before this change to {to}")
-        _record_event(uow, row.id, row.user_id, Status(seen), to, actor.actor)
+        _record_event(uow, row.id, row.user_id, Status(seen), to, label)
         uow.commit()
     return TaskRecord.from_row(row)
 
@@ -220,20 +236,19 @@ def _record_event(uow: UnitOfWork, task_id: uuid.UUID, user_id: uuid.UUID,
                  "from": None if from_status is None else from_status.value})
 
 
+def _actor(actor: Principal | Worker) -> str:
+    """The actor's label for `task_events`, once a worker's self-chosen name is checked."""
+    if isinstance(actor, Worker):
+        name = inputs.text(actor.name, "worker name")
+        if not name.strip() or len(name) > MAX_WORKER_NAME_CHARS:
+            raise InvalidInput(f"worker name must be 1 to {MAX_WORKER_NAME_CHARS} characters")
+    return actor.actor
+
+
 def _title(title: str) -> str:
-    title = title.strip()
+    title = inputs.text(title, "title").strip()
     if not title:
         raise InvalidInput("title must not be blank")
     if len(title) > MAX_TITLE_CHARS:
         raise InputTooLarge(f"title longer than {MAX_TITLE_CHARS} characters")
     return title
-
-
-def _json(value: Any, name: str) -> str:
-    try:
-        encoded = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be JSON-serialisable") from None
-    if len(encoded.encode()) > MAX_JSON_BYTES:
-        raise InputTooLarge(f"{name} larger than {MAX_JSON_BYTES} bytes as JSON")
-    return encoded

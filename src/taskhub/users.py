@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
-from taskhub import passwords
+from taskhub import inputs, passwords
 from taskhub.errors import EmailTaken, InputTooLarge, InvalidInput, NotFound
 from taskhub.principal import Principal
 from taskhub.settings import Settings
@@ -50,13 +50,14 @@ class UserRecord:
 
 
 def normalise_email(email: str) -> str:
-    """NFKC, stripped, lower-case; InvalidInput unless it looks like `local@domain`."""
-    if len(email) > 4 * MAX_EMAIL_CHARS:
+    """NFKC, stripped, lower-case; InvalidInput unless it looks like `local@domain` (and holds
+    no control character or lone surrogate)."""
+    if isinstance(email, str) and len(email) > 4 * MAX_EMAIL_CHARS:
         raise InputTooLarge(f"email longer than {MAX_EMAIL_CHARS} characters")
-    normal = unicodedata.normalize("NFKC", email).strip().lower()
+    normal = unicodedata.normalize("NFKC", inputs.text(email, "email")).strip().lower()
     if len(normal) > MAX_EMAIL_CHARS:
         raise InputTooLarge(f"email longer than {MAX_EMAIL_CHARS} characters")
-    if not _EMAIL.fullmatch(normal):
+    if not _EMAIL.fullmatch(normal) or any(unicodedata.category(c) == "Cc" for c in normal):
         raise InvalidInput("email must look like local@domain")
     return normal
 

@@ -8,7 +8,7 @@ import pytest
 from zxcvbn import zxcvbn
 
 from taskhub import passwords
-from taskhub.errors import InputTooLarge, WeakPassword
+from taskhub.errors import InputTooLarge, InvalidInput, WeakPassword
 from taskhub.settings import TEST_ARGON2, Argon2Params, Settings
 
 SETTINGS = Settings(argon2=TEST_ARGON2, jwt_secret="unit-test-secret-" + "x" * 32)
@@ -89,3 +89,35 @@ def test_matches_any_and_dummy() -> None:
     assert passwords.matches_any(STRONG, hashes, SETTINGS)
     assert not passwords.matches_any("something-else-entirely-42", hashes, SETTINGS)
     passwords.verify_dummy(STRONG, SETTINGS)  # returns nothing, raises nothing
+
+
+def test_empty_password_is_weak_not_a_crash() -> None:
+    """zxcvbn raises IndexError on an empty string; the policy refuses it first."""
+    with pytest.raises(WeakPassword, match="empty") as caught:
+        passwords.check_strength("", "someone@example.com", SETTINGS)
+    assert caught.value.score == 0 and caught.value.suggestions
+
+
+@pytest.mark.parametrize("bad", ["\ud800", STRONG + "\udfff", "\ud83d\ude00" + STRONG])
+def test_lone_surrogates_are_refused_not_a_crash(bad: str) -> None:
+    stored = passwords.hash_password(STRONG, SETTINGS)
+    for call in (lambda: passwords.hash_password(bad, SETTINGS),
+                 lambda: passwords.verify(stored, bad, SETTINGS),
+                 lambda: passwords.check_strength(bad, "someone@example.com", SETTINGS)):
+        with pytest.raises(InvalidInput, match="lone surrogate"):
+            call()
+
+
+def test_nul_does_not_truncate_the_password() -> None:
+    with_nul = "violet-harbor\x00-quietly-tangerine"
+    stored = passwords.hash_password(with_nul, SETTINGS)
+    assert passwords.verify(stored, with_nul, SETTINGS)
+    for prefix in ("violet-harbor", "violet-harbor\x00", "violet-harbor-quietly-tangerine"):
+        assert not passwords.verify(stored, prefix, SETTINGS)
+
+
+def test_a_megabyte_is_refused_before_any_encoding_work() -> None:
+    with pytest.raises(InputTooLarge, match="1024 bytes"):
+        passwords.normalise("a" * 1_000_000, SETTINGS)
+    with pytest.raises(InputTooLarge):  # over the cap in characters: not even encoded
+        passwords.normalise("\ud800" * 1_000_000, SETTINGS)
