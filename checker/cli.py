@@ -148,11 +148,22 @@ def run(
     ui: Annotated[bool, typer.Option("--ui", help="Locust's web UI instead of headless "
                                                    "(like `checker explore`).")] = False,
     web_port: WebPortOption = 8089,
+    faults: Annotated[str | None, typer.Option(
+        "--faults", help="Faults injected during the load, e.g. 'kill-backends:every=5s;"
+                         "crash:every=20s;pause:every=15s,for=2s;statement-timeout:200ms' "
+                         "(crash: --db embedded; crash and pause: not with --dsn).",
+        show_default=False)] = None,
 ) -> None:
     """Drive a scenario against a fresh migrated database, audit it, write a report."""
+    from dataclasses import replace
+
+    from checker.faults.spec import parse_faults
+
     config = _run_config(scenario, users, spawn_rate, duration, workers, seed, argon2, tenants,
                          tasks_per_tenant, stop_timeout, remote_workers, master_bind,
                          master_port, ui, web_port)
+    if faults is not None:
+        config = replace(config, faults=parse_faults(faults))
     if max_fail_ratio is not None and not 0 <= max_fail_ratio <= 1:
         raise UsageError(f"bad --max-fail-ratio {max_fail_ratio}: between 0 and 1")
     if p95_ms is not None and p95_ms <= 0:

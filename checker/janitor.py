@@ -8,8 +8,9 @@ database comment, so databases left by a killed process on this host are dropped
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
@@ -18,6 +19,8 @@ from sqlalchemy import URL
 from checker.errors import InfrastructureError
 from checker.provision.base import Owner
 from taskhub.db import libpq_url
+
+T = TypeVar("T")
 
 PREFIX = "checker_"
 _COMMENT_TAG = "taskhub-checker owner="
@@ -99,7 +102,18 @@ class DatabaseJanitor:
         return self._conn
 
     def _execute(self, statement: sql.Composed) -> None:
-        self._connection().execute(statement)
+        self._run(lambda conn: conn.execute(statement))
 
     def _query(self, query: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
-        return self._connection().execute(query, params).fetchall()
+        return self._run(lambda conn: conn.execute(query, params).fetchall())
+
+    def _run(self, action: Callable[[psycopg.Connection[tuple[object, ...]]], T]) -> T:
+        """`action` on the admin connection; once more on a new one if the server dropped
+        it (a restarted server: `checker run --faults crash`)."""
+        try:
+            return action(self._connection())
+        except psycopg.OperationalError:
+            if self._conn is None or not self._conn.broken:
+                raise
+            self.close()
+            return action(self._connection())

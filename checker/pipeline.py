@@ -16,6 +16,9 @@ from rich.console import Console
 from checker import report
 from checker.audit import AuditOptions, run_audit
 from checker.database import migrated_database
+from checker.faults.control import control_for
+from checker.faults.injector import Injector
+from checker.faults.summary import fault_problems, faults_section
 from checker.history import read_history
 from checker.profiles import argon2_params, audit_minimum
 from checker.provision import select_provider
@@ -32,13 +35,18 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
             report_root: Path, thresholds: Thresholds) -> tuple[Path, dict[str, Any]]:
     """Run the scenario on a fresh migrated database and write its report folder."""
     provider = select_provider(db, dsn, keep=keep)
+    control = control_for(provider, config.faults) if config.faults else None
+    injector: Injector | None = None
     with migrated_database(provider) as database:
         url = libpq_url(database.url)
         folder = report.new_folder(report_root, config.scenario)
         history = folder / FILES["history"]
         err.print(f"[bold]{config.scenario}[/]: {provider.name} server, database "
                   f"{database.url.database}; report in {folder}")
-        load = run_load(config, url, history, folder)
+        if config.faults:
+            injector = Injector(config.faults, url, control)
+            err.print("faults: " + "; ".join(f.describe() for f in config.faults))
+        load = run_load(config, url, history, folder, injector)
         err.print("load stopped; auditing")
         audit = run_audit(database.url, history,
                           options=AuditOptions(min_argon2=audit_minimum(config.argon2)))
@@ -47,10 +55,16 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
             hint = database.server.stop_hint or f"DROP DATABASE {database.url.database} " \
                                                 "WITH (FORCE)"
             err.print(f"kept running: {url}\nstop it with: {hint}")
-    figs = figures(read_history(history))
+    records = read_history(history)
+    figs = figures(records)
     summary = build(config, _parameters(config, load, provider.name,
                                         str(database.url.database)),
                     load, figs, audit, thresholds, version)
+    if injector is not None:
+        summary["faults"] = faults_section(config.faults, injector.records, records)
+        broken = fault_problems(summary["faults"])
+        summary["problems"] += broken
+        summary["ok"] = summary["ok"] and not broken
     report.write(folder, summary, figs, load.locust_html)
     return folder, summary
 
@@ -70,5 +84,6 @@ def _parameters(config: RunConfig, load: LoadResult, provider: str,
         "tenants": load.tenants, "seeded_tasks": load.seeded_tasks,
         "unsafe_transitions": load.unsafe_transitions, "interrupted": load.interrupted,
         "provider": provider, "database": database,
+        "faults": ";".join(f.describe() for f in config.faults),
     })
     return params

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from checker.faults.spec import Fault
 from checker.profiles import DEFAULT_PROFILE
 
 
@@ -33,6 +34,7 @@ class RunConfig:
     stop_timeout: float = 10.0
     ui: bool = False
     web_port: int = 8089
+    faults: tuple[Fault, ...] = ()
 
     @property
     def expected_workers(self) -> int:

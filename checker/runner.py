@@ -32,6 +32,7 @@ from locust.stats import StatsEntry, stats_history
 
 import scenarios
 from checker.errors import InfrastructureError, UsageError
+from checker.faults.injector import Injector
 from checker.history import HistoryWriter
 from checker.progress import Progress, Tick
 from checker.runconfig import RunConfig
@@ -105,8 +106,12 @@ def load_scenario(name: str) -> tuple[ModuleType, list[type[User]], SeedSpec]:
     return module, classes, getattr(module, "SEED", SeedSpec())
 
 
-def run_load(config: RunConfig, url: str, history: Path, logs: Path) -> LoadResult:
-    """Seed, run the scenario against `url` (a migrated database), stop; Locust's figures."""
+def run_load(config: RunConfig, url: str, history: Path, logs: Path,
+             injector: Injector | None = None) -> LoadResult:
+    """Seed, run the scenario against `url` (a migrated database), stop; Locust's figures.
+
+    `injector` injects faults from just before the users start until the load stops.
+    """
     _module, classes, spec = load_scenario(config.scenario)
     spec = replace(spec, tenants=max(2, config.tenants or spec.tenants),
                    tasks_per_tenant=config.tasks_per_tenant or spec.tasks_per_tenant)
@@ -130,7 +135,13 @@ def run_load(config: RunConfig, url: str, history: Path, logs: Path) -> LoadResu
                 finished = set()
             gevent.spawn(stats_history, runner)
             started = time.time()
-            peak, interrupted = _drive(env, runner, config)
+            if injector is not None:
+                injector.start()
+            try:
+                peak, interrupted = _drive(env, runner, config)
+            finally:
+                if injector is not None:
+                    injector.stop()
             ended = time.time()
             _stop(runner, finished, config)
             html = get_html_report(env)

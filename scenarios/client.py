@@ -131,8 +131,10 @@ class Recorder:
                 observed: dict[str, Any], *, refusal_expected: bool = False,
                 interrupted: bool = False) -> None:
         elapsed = time.perf_counter() - began
+        state = getattr(result.error, "sqlstate", None)
         error = None if result.error is None else \
-            f"{type(result.error).__name__}: {str(result.error).strip()[:300]}"
+            f"{type(result.error).__name__}{f'[{state}]' if state else ''}: " \
+            f"{str(result.error).strip()[:300]}"
         self.harness.sink.append(HistoryRecord(
             self.process, tenant, op, args, start, max(start + elapsed, start), result.outcome,
             observed, error))

@@ -150,6 +150,11 @@ class EmbeddedProvider(Provider):
         self._password = ""
 
     @property
+    def port(self) -> int | None:
+        """The port the server listens on (kept across `restart` while it is free)."""
+        return self._port
+
+    @property
     def log_path(self) -> Path:
         """The server's log file (stdout and stderr)."""
         assert self.workdir is not None

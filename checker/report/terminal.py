@@ -31,6 +31,13 @@ def print_summary(summary: dict[str, Any], folder: Path, console: Console | None
         audit.add_row(check["name"], Text(check["status"], style=_STYLE[check["status"]]),
                       str(check["violations"]), sample[:120])
     console.print(audit)
+    if "faults" in summary:
+        faults = summary["faults"]
+        kinds = ", ".join(f"{n} {k}" for k, n in faults["by_kind"].items()) or "none"
+        errors = ", ".join(f"{n} {k}" for k, n in list(faults["client_errors"].items())[:6])
+        console.print(f"faults ({faults['spec']}): {faults['injected']} injected ({kinds}); "
+                      f"recovery max {faults['recovery_s']['max']} s, mean "
+                      f"{faults['recovery_s']['mean']} s; client errors: {errors or 'none'}")
     for problem in summary["problems"]:
         console.print(f"[bold red]problem[/]: {problem}")
     verdict = "[green]PASS[/]" if summary["ok"] else "[bold red]FAIL[/]"
