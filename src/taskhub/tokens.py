@@ -4,6 +4,9 @@ A token is accepted only if PyJWT accepts it (pinned algorithm, signature, `exp 
 issuer, audience, a few seconds of leeway) AND its session row exists, belongs to `sub`, is
 neither revoked nor expired, and was created after the user's last password change. Timestamps
 come from PostgreSQL's clock, so the token's `iat`/`exp` mirror the row.
+
+Before any of that, a token longer than MAX_TOKEN_CHARS or with a character outside ASCII (the
+compact serialisation is base64url and dots) is refused without decoding it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from taskhub.uow import UnitOfWork
 MIN_SECRET_BYTES = 32
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "jti", "iss", "aud")
+MAX_TOKEN_CHARS = 4096
+"""Far above a real token (about 350 characters); longer input is refused before decoding."""
 
 _REASONS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
     (jwt.ExpiredSignatureError, "expired"),
@@ -61,6 +66,12 @@ def issue(uow: UnitOfWork, settings: Settings, user_id: uuid.UUID) -> str:
 
 def verify(engine: Engine, settings: Settings, token: str) -> Principal:
     """The principal a token proves, or InvalidToken with the reason."""
+    if not isinstance(token, str):
+        raise InvalidToken("malformed")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise InvalidToken(f"longer than {MAX_TOKEN_CHARS} characters")
+    if not token.isascii():
+        raise InvalidToken("malformed")
     try:
         claims = jwt.decode(
             token, _key(settings), algorithms=[settings.jwt_algorithm],

@@ -17,7 +17,9 @@ from sqlalchemy import Engine, text
 from taskhub import auth, tokens
 from taskhub.errors import ConfigurationError, InvalidToken
 from taskhub.settings import Settings
+from tests.integration.forge import hs256, rsa_key
 from tests.integration.helpers import Account, as_owner, password
+from tests.integration.spies import statements
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -197,3 +199,86 @@ def test_short_secret_refused(db_engine: Engine, settings: Settings, account: Ac
         tokens.verify(db_engine, weak, account.token)
     with as_owner(db_engine) as conn:  # the refused login left no session behind
         assert conn.execute(text("SELECT count(*) FROM auth_sessions")).scalar_one() == 1
+
+
+def test_not_yet_valid(db_engine: Engine, settings: Settings, account: Account) -> None:
+    later = int(time.time()) + 3600
+    for claims in ({"nbf": later}, {"iat": later}, {"iat": later, "nbf": later}):
+        assert reason(db_engine, settings, reissue(account.token, settings, **claims)) \
+            == "issued in the future"
+    soon = int(time.time()) + 2  # within the leeway: clock skew, accepted
+    tokens.verify(db_engine, settings, reissue(account.token, settings, nbf=soon))
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE", "", "HS256 "])
+def test_alg_none_spellings(db_engine: Engine, settings: Settings, account: Account,
+                            alg: str) -> None:
+    for signature in ("", "AAAA"):
+        unsigned = hs256(claims_of(account.token), settings.jwt_secret, {"alg": alg})
+        forged = f"{unsigned.rpartition('.')[0]}.{signature}"
+        assert reason(db_engine, settings, forged) == "algorithm not allowed"
+
+
+def test_no_alg_header(db_engine: Engine, settings: Settings, account: Account) -> None:
+    token = hs256(claims_of(account.token), settings.jwt_secret, {"typ": "JWT"})
+    assert reason(db_engine, settings, token) == "algorithm not allowed"
+
+
+def test_rs256_token_refused_because_the_algorithm_is_pinned(
+        db_engine: Engine, settings: Settings, account: Account) -> None:
+    key = rsa_key()
+    token = key.rs256(claims_of(account.token))
+    assert key.verifies(token)  # a genuine RS256 signature over the real claims
+    assert reason(db_engine, settings, token) == "algorithm not allowed"
+
+
+def test_hs256_with_a_public_key_as_the_secret(db_engine: Engine, settings: Settings,
+                                               account: Account) -> None:
+    """The classic key confusion: HMAC keyed with public material. Only the configured
+    secret signs, so it is a bad signature, whatever the public key."""
+    pem = rsa_key().public_pem()
+    for secret in (pem, pem.encode(), pem.strip()):
+        token = hs256(claims_of(account.token), secret)
+        assert reason(db_engine, settings, token) == "bad signature"
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "none", "PS256"])
+def test_public_key_or_no_algorithm_cannot_be_configured(
+        db_engine: Engine, settings: Settings, account: Account, algorithm: str) -> None:
+    mixed = dataclasses.replace(settings, jwt_algorithm=algorithm)
+    with pytest.raises(ConfigurationError, match="jwt_algorithm"):
+        tokens.verify(db_engine, mixed, account.token)
+    with pytest.raises(ConfigurationError, match="jwt_algorithm"):
+        auth.login(db_engine, mixed, account.user.email, account.password)
+
+
+@pytest.mark.parametrize(("claims", "expected"), [
+    ({"jti": "not-a-uuid"}, "malformed sub or jti"),
+    ({"sub": 12345}, "invalid"),
+    ({"jti": ["x"]}, "invalid"),
+    ({"exp": "tomorrow"}, "malformed"),
+    ({"iat": "yesterday"}, "invalid"),
+    ({"aud": ["someone-else"]}, "wrong audience"),
+    ({"iss": ["taskhub"]}, "wrong issuer"),
+])
+def test_claims_of_the_wrong_type(db_engine: Engine, settings: Settings, account: Account,
+                                  claims: dict[str, Any], expected: str) -> None:
+    token = hs256({**claims_of(account.token), **claims}, settings.jwt_secret)
+    assert reason(db_engine, settings, token) == expected
+
+
+@pytest.mark.parametrize(("garbage", "expected"), [
+    ("a" * 1_000_000, f"longer than {tokens.MAX_TOKEN_CHARS} characters"),
+    ("x.y.z" * 200_000, f"longer than {tokens.MAX_TOKEN_CHARS} characters"),
+    ("\u00e9.a.b", "malformed"),
+    ("\ud800.a.b", "malformed"),
+    ("a\x00.b.c", "malformed"),
+])
+def test_oversized_or_non_ascii_refused_without_database_work(
+        db_engine: Engine, settings: Settings, account: Account, garbage: str,
+        expected: str) -> None:
+    with statements(db_engine) as sent:
+        assert reason(db_engine, settings, garbage) == expected
+        oversized = account.token + "A" * tokens.MAX_TOKEN_CHARS  # a real token, padded
+        assert reason(db_engine, settings, oversized).startswith("longer than")
+    assert sent == []
