@@ -35,6 +35,8 @@ from taskhub.errors import (
 T = TypeVar("T")
 RETRYABLE = frozenset({"40001", "40P01"})
 MAX_RETRIES = 5
+LOST_BACKOFF_S = 0.05
+"""Pause after a lost connection (50-100 ms), so a restarting server is not hammered."""
 EXPECTED: tuple[type[TaskhubError], ...] = (NotFound, Conflict, IllegalTransition, AuthError,
                                             InvalidInput)
 """Refusals a concurrent workload produces on purpose: history `fail`, Locust success."""
@@ -105,6 +107,11 @@ class Recorder:
         observed = observe(result.value) if result.ok and observe and result.value is not None \
             else {}
         self._record(op, args, tenant, kind, start, began, result, observed)
+        if isinstance(result.error, StorageError) and connection_lost(result.error):
+            # The server went away (a fault, a restart): back off before the next call
+            # instead of spinning through failed connects; the pool has discarded the
+            # broken connection (SQLAlchemy invalidates it on a disconnect error).
+            gevent.sleep(LOST_BACKOFF_S * (1 + self.harness.rng.random()))
         return result
 
     def probe(self, action: str, args: dict[str, Any], attempt: Callable[[], dict[str, Any]],
