@@ -61,7 +61,8 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
                                         str(database.url.database)),
                     load, figs, audit, thresholds, version)
     if injector is not None:
-        summary["faults"] = faults_section(config.faults, injector.records, records)
+        summary["faults"] = faults_section(config.faults, injector.records, records,
+                                            load.started)
         broken = fault_problems(summary["faults"])
         summary["problems"] += broken
         summary["ok"] = summary["ok"] and not broken

@@ -84,9 +84,9 @@ class Injector:
             self._thread.join()
         if self._timeout is not None:
             self._set_timeout(None)
-            now = time.time()
-            self.records.append(FaultRecord(self._timeout.kind, self._timeout_start, now, now,
-                                            self._timeout.describe()))
+            # In force for the whole load: nothing to recover from (no recovery time).
+            self.records.append(FaultRecord(self._timeout.kind, self._timeout_start,
+                                            time.time(), None, self._timeout.describe()))
 
     def _loop(self) -> None:
         began = time.monotonic()

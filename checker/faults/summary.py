@@ -23,8 +23,9 @@ def error_kind(record: HistoryRecord) -> str:
 
 
 def faults_section(faults: tuple[Fault, ...], records: list[FaultRecord],
-                   history: Iterable[HistoryRecord]) -> dict[str, Any]:
-    """What was injected, how fast the server answered again, what the clients saw."""
+                   history: Iterable[HistoryRecord], started: float) -> dict[str, Any]:
+    """What was injected, how fast the server answered again, what the clients saw
+    (each event's `at_s`: seconds since the load started)."""
     recoveries = [r.recovery_s for r in records if r.recovery_s is not None]
     errors = Counter(error_kind(h) for h in history
                      if h.outcome != "ok" and h.process != "seed")
@@ -37,7 +38,7 @@ def faults_section(faults: tuple[Fault, ...], records: list[FaultRecord],
                        "mean": round(sum(recoveries) / len(recoveries), 3)
                        if recoveries else None},
         "client_errors": dict(errors.most_common()),
-        "events": [r.to_dict() for r in records],
+        "events": [{**r.to_dict(), "at_s": round(r.start - started, 3)} for r in records],
     }
 
 

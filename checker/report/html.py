@@ -77,6 +77,7 @@ history: <a href="{files['history']}">{files['history']}</a>.</p>
 {latency_chart(lat_rows)}
 <h2 id="operations">Operations</h2>
 {ops}
+{_faults(summary.get('faults'))}
 <h2 id="audit">Audit: {'clean' if audit['ok'] else 'violations found'}
 ({len(audit['checks'])} checks, {audit['duration_s']:.2f} s)</h2>
 {checks}
@@ -97,3 +98,19 @@ def _samples(check: dict[str, Any]) -> str:
     if check.get("details"):
         parts.append("details: " + json.dumps(check["details"], default=str))
     return "\n".join(parts)
+
+
+def _faults(faults: dict[str, Any] | None) -> str:
+    """The faults injected (`checker run --faults`), each with its recovery time."""
+    if not faults:
+        return ""
+    events = _table(
+        ["at s", "fault", "lasted s", "recovery s", "detail", "error"],
+        [[f"{e['at_s']:.1f}", escape(e["kind"]), f"{e['end'] - e['start']:.2f}",
+          "" if e["recovery_s"] is None else f"{e['recovery_s']:.3f}", escape(e["detail"]),
+          escape(e["error"] or "")] for e in faults["events"]], numeric={0, 2, 3})
+    errors = _table(["client outcome and error class", "records"],
+                    [[escape(k), str(n)] for k, n in faults["client_errors"].items()],
+                    numeric={1})
+    return (f'<h2 id="faults">Faults: {faults["injected"]} injected '
+            f'({escape(faults["spec"])})</h2>\n{events}\n{errors}')
