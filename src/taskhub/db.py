@@ -1,12 +1,32 @@
-"""Engines and URLs: every connection of the data layer uses psycopg 3."""
+"""Engines and URLs: every connection of the data layer uses psycopg 3.
+
+The engines never log what could hold a secret, whatever the logging configuration: bound
+parameters are hidden (they include password hashes), and result rows (SQLAlchemy logs
+every row at DEBUG; `users.password_hash` among them) are dropped by a filter on the
+engines' logger. Statements themselves are still logged at INFO.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, make_url
 
 _DRIVERLESS = {"postgres", "postgresql", "postgresql+psycopg2"}
+LOGGING_NAME = "taskhub"
+ENGINE_LOGGER = f"sqlalchemy.engine.Engine.{LOGGING_NAME}"
+"""The logger of every engine `make_engine` creates."""
+
+
+class _NoRows(logging.Filter):
+    """Drops the engine's DEBUG records: the result rows and their column names."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+logging.getLogger(ENGINE_LOGGER).addFilter(_NoRows())
 
 
 def sqlalchemy_url(url: str | URL) -> URL:
@@ -31,6 +51,12 @@ def libpq_url(url: str | URL) -> str:
 
 
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """An engine on psycopg 3 with pre-ping, so a restarted server is noticed, not fatal."""
+    """An engine on psycopg 3 with pre-ping, so a restarted server is noticed, not fatal.
+
+    Bound parameters are hidden from SQLAlchemy's log lines and exception messages
+    (`hide_parameters`), and the engine logs to ENGINE_LOGGER, which drops result rows.
+    """
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("hide_parameters", True)
+    kwargs.setdefault("logging_name", LOGGING_NAME)
     return create_engine(sqlalchemy_url(url), **kwargs)

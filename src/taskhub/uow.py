@@ -75,7 +75,7 @@ class UnitOfWork:
                                    {"uid": str(self.user_id)})
         except SQLAlchemyError as exc:
             self._close()
-            raise _storage_error(exc) from exc
+            raise _storage_error(exc) from None
         return self
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> CursorResult[Any]:
@@ -92,13 +92,13 @@ class UnitOfWork:
         try:
             self._tx.commit()
         except SQLAlchemyError as exc:
-            raise _storage_error(exc, during_commit=True) from exc
+            raise _storage_error(exc, during_commit=True) from None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._close()
         if isinstance(exc, SQLAlchemyError):
-            raise _storage_error(exc) from exc
+            raise _storage_error(exc) from None
 
     def _close(self) -> None:
         try:
@@ -113,8 +113,16 @@ class UnitOfWork:
 
 
 def _storage_error(exc: SQLAlchemyError, *, during_commit: bool = False) -> StorageError:
+    """The server's primary message only, and no chained driver exception.
+
+    PostgreSQL's DETAIL and CONTEXT can quote the row or the value that failed (a check
+    violation on `users` lists the password hash), and SQLAlchemy's own message carries the
+    statement; a traceback or a log line of the StorageError shows neither.
+    """
     orig = exc.orig if isinstance(exc, DBAPIError) else None
-    message = str(orig if orig is not None else exc).strip()
+    primary = getattr(getattr(orig, "diag", None), "message_primary", None)
+    fallback = str(orig if orig is not None else exc).strip().splitlines() or [type(exc).__name__]
+    message = primary if isinstance(primary, str) and primary else fallback[0]
     return StorageError(message, sqlstate=sqlstate_of(exc), during_commit=during_commit)
 
 
