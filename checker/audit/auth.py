@@ -11,6 +11,11 @@ family = Family("auth")
 PHC = (r"^\$argon2id\$v=19\$m=[0-9]{1,10},t=[0-9]{1,10},p=[0-9]{1,10}"
        r"\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$")
 """`$argon2id$v=19$m=M,t=T,p=P$salt$hash` (salt and hash in unpadded base64)."""
+SCHEME = (r"^(\$[a-z0-9-]{1,32}\$(?:v=[0-9]{1,10}\$)?"
+          r"(?:[a-z]=[0-9]{1,10}(?:,[a-z]=[0-9]{1,10})*)?)")
+"""What a sample shows of a stored hash: its scheme and cost (`$argon2id$v=19$m=M,t=T,p=P`,
+`$2b$`), never the salt, the digest, or a value that is no hash at all (a plain password)."""
+SCHEME_PARAMS = {"scheme": SCHEME, "unknown": "(no $scheme$ prefix)"}
 
 
 @family.check("argon2id_hashes",
@@ -24,7 +29,8 @@ def argon2id_hashes(ctx: AuditContext) -> Finding:
     """
     minimum = ctx.options.min_argon2
     return ctx.finding("""
-        SELECT h.source, h.user_id, left(h.hash, 40) AS hash_prefix,
+        SELECT h.source, h.user_id,
+               coalesce(substring(h.hash from %(scheme)s), %(unknown)s) AS hash_scheme,
                CASE WHEN NOT h.phc THEN 'not an Argon2id v=19 PHC string'
                     ELSE 'cost m=' || c.m || ',t=' || c.t || ',p=' || c.p || ' below m='
                          || %(m)s || ',t=' || %(t)s || ',p=' || %(p)s END AS problem
@@ -46,7 +52,7 @@ def argon2id_hashes(ctx: AuditContext) -> Finding:
                                        OR c.p::bigint < %(p)s
                    ELSE false END""",
         {"phc": PHC, "m": minimum.memory_kib, "t": minimum.time_cost,
-         "p": minimum.parallelism},
+         "p": minimum.parallelism, **SCHEME_PARAMS},
         details={"minimum": str(minimum)})
 
 
@@ -55,8 +61,10 @@ def argon2id_hashes(ctx: AuditContext) -> Finding:
 def history_without_duplicates(ctx: AuditContext) -> Finding:
     """One violation per (user, hash) pair stored more than once."""
     return ctx.finding("""
-        SELECT user_id, left(password_hash, 40) AS hash_prefix, count(*) AS copies
-        FROM password_history GROUP BY user_id, password_hash HAVING count(*) > 1""")
+        SELECT user_id, coalesce(substring(password_hash from %(scheme)s), %(unknown)s)
+                   AS hash_scheme, count(*) AS copies
+        FROM password_history GROUP BY user_id, password_hash HAVING count(*) > 1""",
+        SCHEME_PARAMS)
 
 
 @family.check("no_session_before_password_change",

@@ -6,8 +6,16 @@ import pytest
 from sqlalchemy import URL
 
 from checker.audit import OWASP_MINIMUM, Argon2Minimum
+from checker.audit.render import to_json
 from checker.audit.synthetic import fake_argon2id, user_id
-from tests.checker.audit_support import assert_fails_only, audit, owner, sampled, seed
+from tests.checker.audit_support import (
+    assert_fails_only,
+    audit,
+    failing,
+    owner,
+    sampled,
+    seed,
+)
 
 pytestmark = pytest.mark.no_audit  # every test here damages its database on purpose
 
@@ -15,21 +23,24 @@ U1 = str(user_id(1))
 BCRYPT = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
 
 
-@pytest.mark.parametrize("bad_hash", [
-    BCRYPT,
-    "$argon2i$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
-    "$argon2id$v=16$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
-    "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ",
-    "plain text password",
+@pytest.mark.parametrize(("bad_hash", "shown"), [
+    (BCRYPT, "$2b$"),
+    ("$argon2i$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
+     "$argon2i$v=19$m=65536,t=3,p=4"),
+    ("$argon2id$v=16$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
+     "$argon2id$v=16$m=65536,t=3,p=4"),
+    ("$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ", "$argon2id$v=19$m=65536,t=3,p=4"),
+    ("plain text password", "(no $scheme$ prefix)"),
 ], ids=["bcrypt", "argon2i", "old-version", "truncated", "plain"])
-def test_current_hash_not_argon2id(db_url: URL, bad_hash: str) -> None:
+def test_current_hash_not_argon2id(db_url: URL, bad_hash: str, shown: str) -> None:
+    """The sample names the scheme and cost, never the salt, the digest or a plain value."""
     seed(db_url)
     with owner(db_url) as conn:
         conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (bad_hash, U1))
     result = audit(db_url)
     assert_fails_only(result, "auth.argon2id_hashes")
     assert result.get("auth.argon2id_hashes").samples == [
-        {"source": "users", "user_id": U1, "hash_prefix": bad_hash[:40],
+        {"source": "users", "user_id": U1, "hash_scheme": shown,
          "problem": "not an Argon2id v=19 PHC string"}]
 
 
@@ -55,6 +66,7 @@ def test_cost_below_the_minimum(db_url: URL) -> None:
     # Only user 1's current hash: the history's older hashes are held to the format alone.
     assert check.violations == 1
     assert check.samples[0]["problem"] == "cost m=1024,t=1,p=1 below m=19456,t=2,p=1"
+    assert check.samples[0]["hash_scheme"] == "$argon2id$v=19$m=1024,t=1,p=1"
     assert check.details == {"minimum": "m=19456,t=2,p=1"}
 
 
@@ -78,6 +90,8 @@ def test_repeated_password_history(db_url: URL) -> None:
     result = audit(db_url)
     assert_fails_only(result, "auth.history_without_duplicates")
     assert result.get("auth.history_without_duplicates").samples[0]["copies"] == 2
+    assert result.get("auth.history_without_duplicates").samples[0]["hash_scheme"] \
+        == "$argon2id$v=19$m=1024,t=1,p=1"
     assert sampled(result, "auth.history_without_duplicates", "user_id") == [U1]
 
 
@@ -116,3 +130,21 @@ def test_emails_differing_in_case(db_url: URL) -> None:
     [row] = result.get("auth.emails_unique").samples
     assert (row["email"], row["users"]) == ("user1@example.com", 2)
     assert U1 in row["user_ids"]
+
+
+def test_reports_show_no_salt_digest_or_plain_password(db_url: URL) -> None:
+    seed(db_url)
+    with owner(db_url) as conn:
+        conn.execute("UPDATE users SET password_hash = 'hunter2-plain-secret' WHERE id = %s",
+                     (U1,))
+        conn.execute("INSERT INTO password_history (user_id, password_hash) "
+                     "SELECT user_id, password_hash FROM password_history")
+        stored = [row[0] for row in conn.execute(
+            "SELECT password_hash FROM users UNION SELECT password_hash FROM password_history")]
+    result = audit(db_url, min_argon2=OWASP_MINIMUM)
+    assert {"auth.argon2id_hashes", "auth.history_without_duplicates"} <= failing(result)
+    report = to_json(result) + result.summary()
+    assert "hunter2-plain-secret" not in report
+    for phc in stored:
+        for secret_part in phc.split("$")[4:]:  # the salt and the digest
+            assert secret_part not in report

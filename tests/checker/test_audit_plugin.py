@@ -53,7 +53,7 @@ def test_the_audit_fails_exactly_the_unmarked_corrupting_test(tmp_path: Path) ->
     assert "FAILED test_sample.py::test_fails_by_itself" in out
     assert "the consistency audit of this test's database failed" in out
     assert "auth.argon2id_hashes: fail: 1 violation(s)" in out
-    assert "'hash_prefix': 'x'" in out
+    assert "'hash_scheme': '(no $scheme$ prefix)'" in out
     # A test that fails on its own is reported for its own reason, not the audit's.
     assert out.count("the consistency audit of this test's database failed") == 1
 
