@@ -83,10 +83,14 @@ class Injector:
         if self._thread is not None:
             self._thread.join()
         if self._timeout is not None:
-            self._set_timeout(None)
+            error = None
+            try:
+                self._set_timeout(None)
+            except psycopg.Error as exc:  # the server is gone: the run's verdict says so
+                error = f"reset failed: {type(exc).__name__}: {str(exc).strip()[:200]}"
             # In force for the whole load: nothing to recover from (no recovery time).
             self.records.append(FaultRecord(self._timeout.kind, self._timeout_start,
-                                            time.time(), None, self._timeout.describe()))
+                                            time.time(), None, self._timeout.describe(), error))
 
     def _loop(self) -> None:
         began = time.monotonic()
