@@ -8,8 +8,9 @@ One `UnitOfWork` is one transaction on one pooled connection, under a non-owner 
   checks that look a user up before anyone is known;
 - `worker()`: `taskhub_worker`, which may read and move every tenant's tasks.
 
-Both settings are transaction-local (`SET LOCAL`, `set_config(..., true)`), so nothing leaks
-into the next user of the pooled connection. The transaction rolls back on exit unless
+Both settings are transaction-local (`set_config(..., true)`, what `SET LOCAL` does), so
+nothing leaks into the next user of the pooled connection, and both are set in every
+transaction, so nothing a session-level SET left on that connection leaks into this one. The transaction rolls back on exit unless
 `commit()` was called; after that the unit of work refuses further statements, which would
 otherwise run in a fresh transaction as the connecting (owner) role.
 """
@@ -69,10 +70,12 @@ class UnitOfWork:
         try:
             self._conn = self.engine.connect()
             self._tx = self._conn.begin()
-            self._conn.exec_driver_sql(f"SET LOCAL ROLE {self.role}")
-            if self.user_id is not None:
-                self._conn.execute(text("SELECT set_config('app.user_id', :uid, true)"),
-                                   {"uid": str(self.user_id)})
+            # Both settings, every time (app.user_id is '' without a tenant), so whatever a
+            # session-level SET may have left on the pooled connection never applies here.
+            self._conn.execute(text("SELECT set_config('role', :role, true), "
+                                    "set_config('app.user_id', :uid, true)"),
+                               {"role": self.role,
+                                "uid": "" if self.user_id is None else str(self.user_id)})
         except SQLAlchemyError as exc:
             self._close()
             raise _storage_error(exc) from None
