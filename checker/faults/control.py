@@ -1,7 +1,7 @@
 """What a fault can do to the server itself: crash and restart it, pause and resume it.
 
 Only servers the checker started can be controlled: the embedded server (signals to its
-processes) and, for pause only, a container (`docker pause`). A `--dsn` server cannot.
+processes) and a container (`docker kill`/`start`, `docker pause`). A `--dsn` server cannot.
 """
 
 from __future__ import annotations
@@ -70,15 +70,21 @@ class EmbeddedControl:
 
 
 class ContainerControl:
-    """A container: `docker pause`/`unpause`. Crash is refused (a restart publishes a new
-    port the running clients do not know)."""
+    """A container: `docker kill` + `docker start` (it must be persistent: its data and its
+    host port survive the restart), `docker pause`/`unpause`."""
 
     def __init__(self, provider: ContainerProvider) -> None:
         self.provider = provider
 
     def crash_restart(self) -> str:
-        """Not supported (see the class)."""
-        raise InfrastructureError("crash is supported on the embedded server only")
+        """`provider.kill()` then `provider.restart()`; refuses a restart on another port."""
+        before = self.provider.container.get_exposed_port(5432)
+        self.provider.kill()
+        server = self.provider.restart()
+        if str(server.url.port) != str(before):
+            raise InfrastructureError(f"the restarted container published port "
+                                      f"{server.url.port}, not {before}: clients cannot reconnect")
+        return f"docker kill + start, port {before}"
 
     def pause(self) -> str:
         """`docker pause` (the cgroup freezer: every process in the container)."""
@@ -95,11 +101,10 @@ def control_for(provider: Provider, faults: tuple[Fault, ...]) -> ServerControl 
     wanted = sorted({f.kind for f in faults} & NEEDS_SERVER)
     if isinstance(provider, EmbeddedProvider):
         return EmbeddedControl(provider)
-    if isinstance(provider, ContainerProvider) and "crash" not in wanted:
-        return ContainerControl(provider)
     if isinstance(provider, ContainerProvider):
-        raise UsageError("--faults crash is not supported on a container yet (its restart "
-                         "publishes a new port the clients do not know): use --db embedded")
+        if "crash" in wanted:
+            provider.persistent = True  # data and host port must survive `docker start`
+        return ContainerControl(provider)
     if wanted:
         raise UsageError(f"--faults {', '.join(wanted)} needs the server's processes, which a "
                          "--dsn server does not give: use --db embedded or --db container")

@@ -5,9 +5,10 @@ The image comes from CHECKER_PG_IMAGE (default: the official `postgres` image). 
 containers labelled with a dead owner are swept at the next start.
 
 The data directory is a tmpfs mount, which Docker empties whenever the container stops. A
-durability test needs data that survives a crash, so `persistent=True` leaves the tmpfs out: the
-data then lives in the container's own filesystem (or the volume the image declares), which
-`docker kill` + `docker start` keep and `stop()` removes with the container. `kill()` and
+durability test or a crash fault needs data that survives a crash, so `persistent=True` leaves
+the tmpfs out: the data then lives in the container's own filesystem (or the volume the image
+declares), which `docker kill` + `docker start` keep and `stop()` removes with the container;
+its port is published on a fixed host port so a restart keeps the URL. `kill()` and
 `restart()` are that crash and that start.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import socket
 import time
 from typing import Any
 
@@ -130,6 +132,12 @@ def _wait_until_accepting(url: URL, password: str) -> None:
             time.sleep(0.05)
 
 
+def _free_local_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or exc.__class__.__name__
     return text.splitlines()[0][:300]
@@ -164,7 +172,10 @@ class ContainerProvider(Provider):
                                       dbname="postgres", driver="psycopg", labels=labels,
                                       shm_size="512m")
         container.with_command(command)
-        if not self.persistent:
+        if self.persistent:
+            # A fixed host port survives `docker start`; Docker gives an ephemeral one anew.
+            container.with_bind_ports(5432, _free_local_port())
+        else:
             container.with_tmpfs_mount(DATA_DIR)
         self.container = container
         try:
@@ -194,8 +205,8 @@ class ContainerProvider(Provider):
     def restart(self) -> Server:
         """`docker start` the killed container; PostgreSQL runs crash recovery on its data.
 
-        Only a persistent container has data to recover (a tmpfs would come back empty). The
-        published port may change, so use the returned server's URL.
+        Only a persistent container has data to recover (a tmpfs would come back empty); it
+        publishes a fixed host port, so the URL stays the same and clients can reconnect.
         """
         if self.container is None:
             raise InfrastructureError("the container was never started")

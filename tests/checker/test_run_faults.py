@@ -16,6 +16,7 @@ from checker.errors import UsageError
 from checker.faults.spec import Fault, parse_faults
 from checker.provision import Server
 from taskhub.db import libpq_url
+from tests.checker.conftest import needs_docker
 from tests.checker.run_support import FAST, Run, checker, run
 
 
@@ -85,6 +86,23 @@ def test_killed_backends_and_crashes_leave_a_clean_audit(tmp_path: Path) -> None
     assert "faults (" in result.stdout
     crash = max((e for e in faults["events"] if e["kind"] == "crash"),
                 key=lambda e: e["start"])
+    after = [r for r in result.history if r.start > crash["recovered"] + 0.5]
+    assert any(r.outcome == "ok" for r in after), "the clients did not reconnect"
+
+
+@needs_docker
+def test_a_crashed_container_recovers_with_a_clean_audit(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "checker", "run", "concurrency", "--db", "container",
+         "--report-dir", str(tmp_path), *FAST, "--duration", "8s", "--faults", "crash:every=3s"],
+        capture_output=True, text=True, timeout=240, check=False)
+    folders = sorted(tmp_path.glob("*-concurrency"))
+    result = Run(done.returncode, done.stdout, done.stderr, folders[-1] if folders else None)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    faults = result.summary["faults"]
+    assert faults["by_kind"].get("crash", 0) >= 1 and faults["failed_injections"] == 0, faults
+    assert result.summary["audit"]["ok"]
+    crash = max((e for e in faults["events"] if e["kind"] == "crash"), key=lambda e: e["start"])
     after = [r for r in result.history if r.start > crash["recovered"] + 0.5]
     assert any(r.outcome == "ok" for r in after), "the clients did not reconnect"
 
