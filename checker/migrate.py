@@ -13,11 +13,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util.exc import CommandError
 from sqlalchemy import URL, pool
 from sqlalchemy.exc import DBAPIError
 
-from checker.errors import MigrationError
+from checker.errors import MigrationError, UsageError
 from taskhub.db import make_engine
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -43,17 +44,26 @@ def upgrade(url: URL | str, revision: str = "head") -> None:
     the failed one, and MigrationError carries the reason.
     """
     with _explained():
-        command.upgrade(alembic_config(url), revision)
+        command.upgrade(alembic_config(url), _target(revision))
 
 
 def downgrade(url: URL | str, revision: str) -> None:
     """Migrate the database at `url` down to `revision` (`base` removes everything)."""
     with _explained():
-        command.downgrade(alembic_config(url), revision)
+        command.downgrade(alembic_config(url), _target(revision))
+
+
+def _target(revision: str) -> str:
+    """`revision` stripped; UsageError when there is nothing left."""
+    if not revision.strip():
+        raise UsageError("the revision is empty: give an id, head, base, +N/-N or A:B")
+    return revision.strip()
 
 
 @contextmanager
-def _explained() -> Iterator[None]:
+def _explained(*, offline: bool = False) -> Iterator[None]:
+    """Alembic's failures as checker errors: a revision Alembic cannot resolve (or, offline,
+    any refusal: nothing ran) is bad usage; a migration that stopped is a MigrationError."""
     try:
         yield
     except DBAPIError as exc:
@@ -61,14 +71,18 @@ def _explained() -> Iterator[None]:
         message = getattr(diag, "message_primary", None) or str(exc.orig).splitlines()[0]
         raise MigrationError(message) from None
     except CommandError as exc:
-        raise MigrationError(str(exc)) from None
+        message = (str(exc).strip().splitlines() or ["CommandError"])[0]
+        if offline or isinstance(exc.__cause__, RevisionError):
+            raise UsageError(f"bad revision: {message}") from None
+        raise MigrationError(message) from None
 
 
 def upgrade_sql(url: URL | str, revision: str = "head", start: str | None = None) -> str:
     """The SQL an upgrade would run, for review (Alembic's offline mode); nothing is executed."""
     out = io.StringIO()
-    target = f"{start}:{revision}" if start else revision
-    command.upgrade(alembic_config(url, stdout=out), target, sql=True)
+    target = f"{start}:{_target(revision)}" if start else _target(revision)
+    with _explained(offline=True):
+        command.upgrade(alembic_config(url, stdout=out), target, sql=True)
     return out.getvalue()
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from checker.errors import CheckerError
+from checker.errors import CheckerError, UsageError
 from checker.isolation import operations
 from checker.isolation.anomalies import ANOMALIES, Anomaly
 from checker.isolation.lab import Lab, Level, Trace
@@ -133,11 +133,14 @@ def to_json(matrix: Matrix) -> dict[str, Any]:
 def write_report(matrix: Matrix, out: Path) -> tuple[Path, Path]:
     """Write `isolation-matrix.md` (the matrix, then how each taskhub operation stays safe)
     and `isolation-matrix.json` into directory `out`; return both paths."""
-    out.mkdir(parents=True, exist_ok=True)
     markdown, data = out / f"{REPORT_NAME}.md", out / f"{REPORT_NAME}.json"
-    markdown.write_text(render_markdown(matrix) + "\n## taskhub operations at read committed\n\n"
-                        + operations.render_markdown())
-    data.write_text(json.dumps(to_json(matrix), indent=2, default=str) + "\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(render_markdown(matrix) + "\n## taskhub operations at read "
+                            "committed\n\n" + operations.render_markdown())
+        data.write_text(json.dumps(to_json(matrix), indent=2, default=str) + "\n")
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     return markdown, data
 
 

@@ -16,8 +16,13 @@ def parse_dsn(dsn: str) -> URL:
         raise UsageError("--dsn is empty: give a URL like postgresql://user:password@host/db")
     try:
         url = sqlalchemy_url(dsn.strip())
-    except ValueError as exc:
-        raise UsageError(f"bad --dsn: {exc}") from None
+        rendered = libpq_url(url)
+        psycopg.conninfo.conninfo_to_dict(rendered)  # what libpq will make of it
+    except (ValueError, psycopg.ProgrammingError) as exc:
+        # libpq quotes the whole URI (the password with it): keep only the reason.
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = reason.split(' in URI: "')[0].replace(dsn.strip(), "<dsn>")
+        raise UsageError(f"bad --dsn: {reason}") from None
     return url if url.database else url.set(database="postgres")
 
 
