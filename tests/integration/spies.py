@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
@@ -55,7 +55,7 @@ class _Recording(PasswordHasher):
         self._log.calls.append(("hash", self._params))
         return super().hash(password, salt=salt)
 
-    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
         try:
             stored = extract_parameters(hash if isinstance(hash, str) else hash.decode())
         except InvalidHashError:

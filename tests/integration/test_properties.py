@@ -10,6 +10,7 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jwt
@@ -154,7 +155,7 @@ def test_token_verification_with_any_input(db_engine: Engine, settings: Settings
               header: dict[str, Any]) -> None:
         claims = {**{name: real[name] for name in keep}, **changed}
         for token in (raw, hs256(claims, settings.jwt_secret, header)):
-            principal = outcome(lambda token=token: tokens.verify(db_engine, settings, token))
+            principal = outcome(partial(tokens.verify, db_engine, settings, token))
             if isinstance(principal, Principal):  # only the real claims can prove anyone
                 assert principal == account.principal
             else:

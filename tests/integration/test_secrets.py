@@ -14,6 +14,7 @@ import logging
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 from sqlalchemy import URL, Engine, text
@@ -32,6 +33,7 @@ from taskhub.errors import (
     TemporaryPasswordExpired,
     WeakPassword,
 )
+from taskhub.principal import Principal
 from taskhub.settings import Argon2Params, Settings
 from tests.integration.faults import Rejection
 from tests.integration.forge import hs256
@@ -165,7 +167,7 @@ def test_refused_tokens(db_engine: Engine, settings: Settings, registered: str,
     forged = hs256({"sub": "x"}, "another-secret-of-at-least-32-bytes")
     for bad in (registered[:-3], f"{header}.{payload}.", registered + "A" * 5000,
                 f"{header}.{payload}.{signature[::-1]}", forged, registered + "\u00e9"):
-        secrets.assert_failure_hidden(lambda bad=bad: tokens.verify(db_engine, settings, bad),
+        secrets.assert_failure_hidden(partial(tokens.verify, db_engine, settings, bad),
                                       InvalidToken)
     auth.logout(db_engine, tokens.verify(db_engine, settings, registered))
     error = secrets.assert_failure_hidden(
@@ -183,7 +185,8 @@ def test_temporary_passwords(db_engine: Engine, settings: Settings, registered: 
                                   TemporaryPasswordExpired)
 
 
-WRITES_WITH_A_HASH = {
+Write = Callable[[Engine, Settings, Principal], object]
+WRITES_WITH_A_HASH: dict[str, tuple[str, Write]] = {
     "register: users": ("users", lambda e, s, p: users.register(e, s, "n@example.com", SECRET)),
     "register: history": ("password_history",
                           lambda e, s, p: users.register(e, s, "n@example.com", SECRET)),
