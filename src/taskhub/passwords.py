@@ -6,7 +6,9 @@ normalises it itself, so hashing and verifying can never disagree about the form
 
 from __future__ import annotations
 
+import base64
 import re
+import secrets
 import threading
 import unicodedata
 from collections.abc import Iterable
@@ -85,7 +87,16 @@ def verify_dummy(password: str, settings: Settings) -> None:
 
 @cache
 def _dummy_hash(params: Argon2Params) -> str:
-    return hasher(params).hash("taskhub dummy password: never matches a login")
+    """A well-formed Argon2id PHC string with these parameters and a random salt and digest.
+
+    Verifying against it costs one real verification (Argon2 recomputes the digest, which then
+    differs), and making it costs nothing: even the first unknown-email login of a process
+    takes as long as a wrong password (hashing a dummy password would add one hash to it).
+    """
+    salt, digest = (base64.b64encode(secrets.token_bytes(n)).decode().rstrip("=")
+                    for n in (16, 32))  # argon2-cffi's default salt and hash lengths
+    return (f"$argon2id$v=19$m={params.memory_cost},t={params.time_cost},"
+            f"p={params.parallelism}${salt}${digest}")
 
 
 def check_strength(password: str, email: str, settings: Settings) -> None:

@@ -10,9 +10,10 @@ One `UnitOfWork` is one transaction on one pooled connection, under a non-owner 
 
 Both settings are transaction-local (`set_config(..., true)`, what `SET LOCAL` does), so
 nothing leaks into the next user of the pooled connection, and both are set in every
-transaction, so nothing a session-level SET left on that connection leaks into this one. The transaction rolls back on exit unless
-`commit()` was called; after that the unit of work refuses further statements, which would
-otherwise run in a fresh transaction as the connecting (owner) role.
+transaction, so nothing a session-level SET left on that connection leaks into this one.
+The transaction rolls back on exit unless `commit()` was called; after that the unit of
+work refuses further statements, which would otherwise run in a fresh transaction as the
+connecting (owner) role.
 """
 
 from __future__ import annotations
