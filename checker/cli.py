@@ -246,9 +246,11 @@ def _load(config: RunConfig, db: str | None, dsn: str | None, keep: bool, report
 @app.command("isolation-matrix")
 def isolation_matrix(db: DbOption = None, dsn: DsnOption = None,
                      report_dir: ReportOption = Path("reports")) -> None:
-    """Run Hermitage's anomaly scripts at every isolation level against real sessions and
-    write the observed matrix (Markdown and JSON); exit 1 if a cell differs from PostgreSQL's
-    documented behaviour."""
+    """Observe Hermitage's anomalies at every isolation level; exit 1 on any undocumented cell.
+
+    Runs the scripts step by step with real sessions and writes the observed matrix and the
+    taskhub operations table (Markdown and JSON) under the report directory.
+    """
     from checker.isolation.matrix import REPORT_NAME, generate, write_report
 
     matrix = generate(db, dsn)
@@ -368,11 +370,25 @@ def _terminate(_signum: int, _frame: object) -> NoReturn:
 
 
 def main() -> NoReturn:
-    """Entry point: usage errors exit 2 (Typer's own handling), checker errors by their kind."""
+    """Entry point: every outcome becomes one exit code, every error one line on stderr.
+
+    Typer runs with `standalone_mode=False` so that its usage errors (unknown option, missing
+    value, bad number) come back to us as exceptions and are printed as one line instead of
+    a framed panel; the exit code stays 2.
+    """
     signal.signal(signal.SIGTERM, _terminate)  # `kill` cleans up like Ctrl-C does
     try:
-        app(prog_name="checker")
+        result = app(prog_name="checker", standalone_mode=False)
     except CheckerError as exc:
         err.print(f"[red]error[/]: {exc}")
         sys.exit(exc.exit_code)
-    sys.exit(0)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except typer.TyperException as exc:  # click's UsageError and friends
+        show = getattr(exc, "format_message", None)
+        message = show() if callable(show) else str(exc)
+        if message.strip():  # empty for `checker` alone: Typer has printed the help already
+            err.print(f"[red]error[/]: {message}")
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    sys.exit(result if isinstance(result, int) else 0)
