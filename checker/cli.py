@@ -151,7 +151,7 @@ def run(
     faults: Annotated[str | None, typer.Option(
         "--faults", help="Faults injected during the load, e.g. 'kill-backends:every=5s;"
                          "crash:every=20s;pause:every=15s,for=2s;statement-timeout:200ms' "
-                         "(crash: --db embedded; crash and pause: not with --dsn).",
+                         "(crash and pause: not with --dsn).",
         show_default=False)] = None,
 ) -> None:
     """Drive a scenario against a fresh migrated database, audit it, write a report."""

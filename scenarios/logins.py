@@ -43,17 +43,23 @@ def stable(user: TenantUser) -> list[SeedTenant]:
     return list(tenants[max(1, int(len(tenants) * ROTATING_SHARE)):]) or list(tenants)
 
 
-class SignIn(TenantUser):
-    """Logs into accounts that other users are logging into at the same moment."""
+class UnsignedTenant(TenantUser):
+    """A tenant user that does not sign in up front: its tasks pick the account."""
 
-    weight = 6
+    abstract = True
 
     def on_start(self) -> None:
-        """No account of its own: each login picks one."""
+        """Skip TenantUser's sign-in; start with a tenant but no session."""
         super(TenantUser, self).on_start()
         self.tenant = self.harness.next_tenant()
         self.principal = None
         self.known = []
+
+
+class SignIn(UnsignedTenant):
+    """Logs into accounts that other users are logging into at the same moment."""
+
+    weight = 6
 
     @task(8)
     def login(self) -> None:
@@ -78,17 +84,10 @@ class SignIn(TenantUser):
                       lambda: auth.login(h.engine, h.settings, email, "whatever it is 123"))
 
 
-class Rotator(TenantUser):
+class Rotator(UnsignedTenant):
     """Changes passwords and issues temporary ones for the accounts its process rotates."""
 
     weight = 1
-
-    def on_start(self) -> None:
-        """No sign-in up front."""
-        super(TenantUser, self).on_start()
-        self.tenant = self.harness.next_tenant()
-        self.principal = None
-        self.known = []
 
     def _account(self) -> SeedTenant | None:
         accounts = rotating(self)

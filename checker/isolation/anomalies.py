@@ -40,6 +40,11 @@ def _steps(*script: tuple[int, str] | tuple[int, str, str]) -> tuple[Step, ...]:
     return tuple(Step(*line) for line in script)
 
 
+def _t2_saw_101(t: Trace) -> bool:
+    """Session 2 read the value 101 that session 1 never committed."""
+    return 101 in {*t.values("t2_before").values(), *t.values("t2_after").values()}
+
+
 def _cells(rc: Cell, rr: Cell, ser: Cell) -> Mapping[Level, Cell]:
     return {RC: rc, RR: rr, SER: ser}
 
@@ -82,7 +87,7 @@ ANOMALIES: tuple[Anomaly, ...] = (
                (1, "ABORT"),
                (2, "SELECT * FROM test ORDER BY id", "t2_after"),
                (2, "COMMIT")),
-        lambda t: 101 in {*t.values("t2_before").values(), *t.values("t2_after").values()},
+        _t2_saw_101,
         _cells(SNAPSHOT, SNAPSHOT, SNAPSHOT)),
     Anomaly(
         "G1b", "Intermediate reads (dirty reads)",
@@ -92,7 +97,7 @@ ANOMALIES: tuple[Anomaly, ...] = (
                (1, "COMMIT"),
                (2, "SELECT * FROM test ORDER BY id", "t2_after"),
                (2, "COMMIT")),
-        lambda t: 101 in {*t.values("t2_before").values(), *t.values("t2_after").values()},
+        _t2_saw_101,
         _cells(SNAPSHOT, SNAPSHOT, SNAPSHOT)),
     Anomaly(
         "G1c", "Circular information flow (dirty reads)",
