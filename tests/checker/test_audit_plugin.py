@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,10 @@ def run_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rf", *args,
          str(tmp_path / "test_sample.py")],
-        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path)
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+        # The short summary repeats each failure's message cut to the terminal's width:
+        # pin the width so the output does not depend on where the suite runs.
+        env={**os.environ, "COLUMNS": "100"})
 
 
 def test_the_audit_fails_exactly_the_unmarked_corrupting_test(tmp_path: Path) -> None:
@@ -55,7 +59,8 @@ def test_the_audit_fails_exactly_the_unmarked_corrupting_test(tmp_path: Path) ->
     assert "auth.argon2id_hashes: fail: 1 violation(s)" in out
     assert "'hash_scheme': '(no $scheme$ prefix)'" in out
     # A test that fails on its own is reported for its own reason, not the audit's.
-    assert out.count("the consistency audit of this test's database failed") == 1
+    failures = out.split("short test summary info")[0]
+    assert failures.count("the consistency audit of this test's database failed") == 1
 
 
 def test_the_audit_can_be_turned_off(tmp_path: Path) -> None:
