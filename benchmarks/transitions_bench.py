@@ -7,7 +7,8 @@ transactions: same server, same run.
 2. pgbench on another database of the same server, filled with a deep queue, running the
    worker's two transactions exactly as taskhub issues them: the claim (`FOR UPDATE SKIP
    LOCKED`, status update and event in one statement, as `taskhub_worker`) and the completion
-   (read status, conditional update, event). Each pgbench script run is two transactions.
+   (status read, conditional update and event in one statement). Each pgbench script run is
+   two transactions.
 
 Goal: checker ops/s >= 0.5 x pgbench transactions/s with `--workers 2`.
 
@@ -49,13 +50,15 @@ SELECT id AS claimed FROM moved ORDER BY created_at, id \\gset
 COMMIT;
 BEGIN;
 SET LOCAL ROLE taskhub_worker;
-SELECT status FROM tasks WHERE id = ':claimed';
-UPDATE tasks SET status = 'completed', version = version + 1, updated_at = now(),
+WITH seen AS (SELECT status FROM tasks WHERE id = ':claimed'),
+moved AS (
+  UPDATE tasks SET status = 'completed', version = version + 1, updated_at = now(),
   result = CAST('{"by": "pgbench"}' AS jsonb), error = NULL
-  WHERE id = ':claimed' AND status = 'processing' RETURNING id, user_id;
-INSERT INTO task_events (task_id, user_id, from_status, to_status, actor)
-  SELECT id, user_id, 'processing', 'completed', 'worker:pgbench' FROM tasks
-  WHERE id = ':claimed';
+  WHERE id = ':claimed' AND status = 'processing' RETURNING *),
+logged AS (
+  INSERT INTO task_events (task_id, user_id, from_status, to_status, actor)
+  SELECT id, user_id, 'processing', 'completed', 'worker:pgbench' FROM moved)
+SELECT seen.status AS seen, moved.* FROM seen LEFT JOIN moved ON true;
 COMMIT;
 """
 

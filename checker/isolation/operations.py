@@ -33,14 +33,16 @@ class OperationSafety:
 
 OPERATIONS: tuple[OperationSafety, ...] = (
     OperationSafety(
-        "tasks.start / complete / fail", "two workers move the same task", "P4",
-        "conditional write `UPDATE ... WHERE id = :id AND status = :from`: the second writer "
-        "waits for the first's row lock, re-checks its WHERE on the committed row and matches "
-        "nothing", "TransitionConflict",
-        f"{_OPS_TESTS}::test_transition_after_both_read_loses_to_the_first_write"),
+        "tasks.start / complete / fail", "a worker moves a task another worker has already "
+        "moved and committed", "P4", "one statement reads the status and writes "
+        "`UPDATE ... WHERE id = :id AND status = :from`: its snapshot already shows the new "
+        "status, so nothing is written", "IllegalTransition (the status it found)",
+        f"{_OPS_TESTS}::test_transition_after_the_winner_committed_is_illegal"),
     OperationSafety(
-        "tasks.start / complete / fail", "a worker moves a task whose first mover has not "
-        "committed", "P4", "same conditional write (the wait is on the row lock)",
+        "tasks.start / complete / fail", "two workers move the same task at once (the first "
+        "has written, not committed)", "P4",
+        "the same statement: its snapshot still shows the old status, its UPDATE waits for "
+        "the first's row lock, re-checks its WHERE on the committed row and matches nothing",
         "TransitionConflict", f"{_OPS_TESTS}::test_transition_waits_then_finds_the_status_moved"),
     OperationSafety(
         "tasks.update vs a transition", "a tenant edits title/payload while a worker moves "

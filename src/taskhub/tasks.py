@@ -23,7 +23,13 @@ from sqlalchemy import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from taskhub import inputs
-from taskhub.errors import InputTooLarge, InvalidInput, NotFound, TransitionConflict
+from taskhub.errors import (
+    IllegalTransition,
+    InputTooLarge,
+    InvalidInput,
+    NotFound,
+    TransitionConflict,
+)
 from taskhub.lifecycle import Status, check_transition
 from taskhub.principal import Principal, Worker
 from taskhub.uow import UnitOfWork, sqlstate_of
@@ -190,42 +196,59 @@ def claim(engine: Engine, worker: Worker, n: int) -> list[TaskRecord]:
     return [TaskRecord.from_row(row) for row in rows]
 
 
+_SOURCE = {Status.PROCESSING: Status.PENDING, Status.COMPLETED: Status.PROCESSING,
+           Status.FAILED: Status.PROCESSING}
+"""The one status each transition target may be reached from (see `taskhub.lifecycle`)."""
+_MOVED = ", ".join(f"moved.{column}" for column in _COLUMNS.split(", "))
+
+
 def _transition(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID | str,
                 to: Status, *, result: str | None = None,
                 error: str | None = None) -> TaskRecord:
-    """Read the status, check the lifecycle, then write only if the status is still the same.
+    """Move a task to `to` in one statement: a conditional write and its event.
 
-    `result` is already JSON text (checked by the caller).
+    `result` is already JSON text (checked by the caller). The statement reads the status
+    (`seen`, the statement's snapshot) and updates the row only `WHERE status = :from`; a
+    writer that got there first makes READ COMMITTED re-check that condition on the newest
+    row version, so of racing transitions exactly one matches. One round trip instead of
+    read, write, insert: the transaction holds the row lock for the shortest time.
 
-    When the write finds nothing, a fresh read (READ COMMITTED: a new snapshot) tells the two
-    reasons apart: the task was deleted meanwhile (NotFound), or its status moved on
-    (TransitionConflict).
+    Nothing seen: NotFound. Seen in another status: IllegalTransition. Seen in the right
+    status but not moved: the row changed after the snapshot, and a fresh read (a new
+    snapshot) tells a deletion (NotFound) from a lost race (TransitionConflict).
     """
     task_id, label = inputs.uuid_of(task_id, "task id"), _actor(actor)
+    source = _SOURCE[to]
+    check_transition(source, to, result=result, error=error)
     if isinstance(actor, Worker):
         uow, uid, tenant = UnitOfWork.worker(engine), None, ""
     else:
         uow, uid, tenant = UnitOfWork.tenant(engine, actor), actor.user_id, "AND user_id = :uid"
     with uow:
-        seen = uow.execute(f"SELECT status FROM tasks WHERE id = :id {tenant}",
-                           {"id": task_id, "uid": uid}).scalar_one_or_none()
-        if seen is None:
-            raise NotFound(f"task {task_id} not found")
-        check_transition(Status(seen), to, result=result, error=error)
         row = uow.execute(
-            "UPDATE tasks SET status = :to, version = version + 1, updated_at = now(), "
-            "result = CAST(:result AS jsonb), error = :error "
-            f"WHERE id = :id AND status = :from {tenant} RETURNING {_COLUMNS}",
-            {"to": to.value, "from": seen, "id": task_id, "uid": uid, "error": error,
-             "result": result}).one_or_none()
+            f"WITH seen AS (SELECT status FROM tasks WHERE id = :id {tenant}), "
+            "moved AS ("
+            "  UPDATE tasks SET status = :to, version = version + 1, updated_at = now(), "
+            "  result = CAST(:result AS jsonb), error = :error "
+            f"  WHERE id = :id AND status = :from {tenant} RETURNING {_COLUMNS}), "
+            "logged AS ("
+            "  INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
+            "  SELECT id, user_id, :from, :to, :actor FROM moved) "
+            f"SELECT seen.status AS seen, {_MOVED} FROM seen LEFT JOIN moved ON true",
+            {"to": to.value, "from": source.value, "id": task_id, "uid": uid, "error": error,
+             "result": result, "actor": label}).one_or_none()
         if row is None:
+            raise NotFound(f"task {task_id} not found")
+        if row.seen != source:
+            raise IllegalTransition(Status(row.seen), to)
+        if row.id is None:
             if uow.execute(f"SELECT 1 FROM tasks WHERE id = :id {tenant}",
                            {"id": task_id, "uid": uid}).first() is None:
                 raise NotFound(f"task {task_id} was deleted")
-            raise TransitionConflict(f"task {task_id} left {seen} before this change to {to}")
-        _record_event(uow, row.id, row.user_id, Status(seen), to, label)
+            raise TransitionConflict(f"task {task_id} left {source} before this change to {to}")
         uow.commit()
-    return TaskRecord.from_row(row)
+    moved = {column: value for column, value in row._asdict().items() if column != "seen"}
+    return TaskRecord(**{**moved, "status": to})
 
 
 def _record_event(uow: UnitOfWork, task_id: uuid.UUID, user_id: uuid.UUID,

@@ -129,10 +129,11 @@ OPERATIONS = (
               {2: NO_FUTURE_ROWS("auth_sessions")}),
     Operation("login_with_rehash", 2, _login_with_rehash, {2: NO_FUTURE_ROWS("auth_sessions")}),
     Operation("create_task", 2, _create_task, {2: NO_FUTURE_ROWS("task_events")}),
-    Operation("start_task", 2, _start_task, {2: NO_FUTURE_ROWS("task_events")}),
-    Operation("complete_task", 2, _complete_task, {2: NO_FUTURE_ROWS("task_events")}),
     # One statement each: the later part that fails is the event insert of the same statement
-    # (claim) or the deepest cascade (delete); "after write 1" is just before COMMIT.
+    # (transitions, claim) or the deepest cascade (delete); "after write 1" is just before
+    # COMMIT.
+    Operation("start_task", 1, _start_task, {1: NO_FUTURE_ROWS("task_events")}),
+    Operation("complete_task", 1, _complete_task, {1: NO_FUTURE_ROWS("task_events")}),
     Operation("claim_tasks", 1, _claim_tasks, {1: NO_FUTURE_ROWS("task_events")}),
     Operation("delete_user", 1, _delete_user, {1: Rejection.deletes("task_events")}),
 )

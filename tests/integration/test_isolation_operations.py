@@ -20,7 +20,13 @@ from sqlalchemy import URL, Engine, text
 from checker.isolation.operations import OPERATIONS
 from taskhub import auth, tasks, tokens, users
 from taskhub.db import make_engine
-from taskhub.errors import InvalidCredentials, InvalidToken, NotFound, TransitionConflict
+from taskhub.errors import (
+    IllegalTransition,
+    InvalidCredentials,
+    InvalidToken,
+    NotFound,
+    TransitionConflict,
+)
 from taskhub.lifecycle import Status
 from taskhub.principal import Worker
 from taskhub.settings import Settings
@@ -56,17 +62,20 @@ def test_every_operation_names_an_existing_proof() -> None:
         assert name in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, op.proof
 
 
-def test_transition_after_both_read_loses_to_the_first_write(
+def test_transition_after_the_winner_committed_is_illegal(
         db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
-    """P4's interleaving: A and B both read `pending`, B writes and commits, then A writes."""
+    """A is held before its one statement; B moves the task and commits; A's statement then
+    reads `processing` in its snapshot and writes nothing."""
     task = tasks.create(db_engine, make_account().principal, "contested")
     with Pause(held, "before_write") as pause:
         a = in_thread(pool, lambda: tasks.start(held, Worker("a"), task.id))
-        pause.wait_reached()  # A has read `pending` and is about to write
+        pause.wait_reached()
         b = tasks.start(db_engine, Worker("b"), task.id)
         pause.release()
-        assert isinstance(a.result(timeout=30), TransitionConflict)
+        refused = a.result(timeout=30)
+    assert isinstance(refused, IllegalTransition)
+    assert (refused.from_status, refused.to_status) == (Status.PROCESSING, Status.PROCESSING)
     assert (b.status, b.version) == (Status.PROCESSING, 2)
     assert count(db_engine, "SELECT count(*) FROM task_events WHERE task_id = :t", t=task.id) == 2
 
