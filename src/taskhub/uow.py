@@ -20,15 +20,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, RootTransaction, text
+from sqlalchemy import Connection, CursorResult, Engine, RootTransaction, TextClause, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from taskhub.errors import PasswordChangeRequired, StorageError
 from taskhub.principal import Principal
 from taskhub.settings import APP_ROLE, WORKER_ROLE
+
+_SET_CONTEXT = text("SELECT set_config('role', :role, true), set_config('app.user_id', :uid, true)")
+
+
+@lru_cache(maxsize=256)
+def _statement(sql: str) -> TextClause:
+    """The parsed statement; the services send a few dozen distinct ones, over and over."""
+    return text(sql)
 
 
 class UnitOfWork:
@@ -73,10 +82,8 @@ class UnitOfWork:
             self._tx = self._conn.begin()
             # Both settings, every time (app.user_id is '' without a tenant), so whatever a
             # session-level SET may have left on the pooled connection never applies here.
-            self._conn.execute(text("SELECT set_config('role', :role, true), "
-                                    "set_config('app.user_id', :uid, true)"),
-                               {"role": self.role,
-                                "uid": "" if self.user_id is None else str(self.user_id)})
+            uid = "" if self.user_id is None else str(self.user_id)
+            self._conn.execute(_SET_CONTEXT, {"role": self.role, "uid": uid})
         except SQLAlchemyError as exc:
             self._close()
             raise _storage_error(exc) from None
@@ -87,7 +94,7 @@ class UnitOfWork:
         if self._tx is None or not self._tx.is_active:
             raise RuntimeError("the unit of work is not open (not entered, or already ended)")
         assert self._conn is not None
-        return self._conn.execute(text(sql), dict(params or {}))
+        return self._conn.execute(_statement(sql), dict(params or {}))
 
     def commit(self) -> None:
         """Commit the transaction; the unit of work is finished afterwards."""
