@@ -1,10 +1,10 @@
 """Tasks: tenant CRUD, lifecycle transitions, and the workers' queue claim.
 
 Tenant operations run as `taskhub_app` with `app.user_id` set (row-level security) and also say
-`user_id = :uid` in every query. Every status change is a conditional write
-(`... WHERE id = :id AND status = :from`) plus its `task_events` row in the same transaction,
-so `tasks.version` always equals the task's number of events and `tasks.status` the last
-event's `to_status`. Title and payload updates touch only those columns, so they and a status
+`user_id = :uid` in every query. Every status change is one statement: a conditional write
+(`... WHERE id = :id AND status = :from`) and its `task_events` row (creation likewise), so
+`tasks.version` always equals the task's number of events and `tasks.status` the last event's
+`to_status`. Title and payload updates touch only those columns, so they and a status
 change never overwrite each other.
 
 Every argument is checked before the database is touched (`taskhub.inputs`): task ids may be
@@ -68,7 +68,7 @@ class TaskRecord:
 
 def create(engine: Engine, principal: Principal, title: str,
            payload: dict[str, Any] | None = None) -> TaskRecord:
-    """A new pending task (version 1) and its creation event.
+    """A new pending task (version 1) and its creation event, in one statement.
 
     NotFound when the user no longer exists (deleted, perhaps while this ran: the foreign key
     check waits for the delete to commit and then finds no user).
@@ -81,14 +81,17 @@ def create(engine: Engine, principal: Principal, title: str,
     with UnitOfWork.tenant(engine, principal) as uow:
         try:
             row = uow.execute(
-                "INSERT INTO tasks (user_id, title, payload) "
-                f"VALUES (:uid, :title, CAST(:payload AS jsonb)) RETURNING {_COLUMNS}",
-                params).one()
+                "WITH created AS ("
+                "  INSERT INTO tasks (user_id, title, payload) "
+                f"  VALUES (:uid, :title, CAST(:payload AS jsonb)) RETURNING {_COLUMNS}), "
+                "logged AS ("
+                "  INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
+                "  SELECT id, user_id, NULL, status, :actor FROM created) "
+                f"SELECT {_COLUMNS} FROM created", {**params, "actor": principal.actor}).one()
         except IntegrityError as exc:
             if sqlstate_of(exc) == FOREIGN_KEY_VIOLATION:
                 raise NotFound("user not found") from None
             raise
-        _record_event(uow, row.id, row.user_id, None, Status.PENDING, principal.actor)
         uow.commit()
     return TaskRecord.from_row(row)
 
@@ -249,14 +252,6 @@ def _transition(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID | 
         uow.commit()
     moved = {column: value for column, value in row._asdict().items() if column != "seen"}
     return TaskRecord(**{**moved, "status": to})
-
-
-def _record_event(uow: UnitOfWork, task_id: uuid.UUID, user_id: uuid.UUID,
-                  from_status: Status | None, to_status: Status, actor: str) -> None:
-    uow.execute("INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
-                "VALUES (:task, :uid, :from, :to, :actor)",
-                {"task": task_id, "uid": user_id, "to": to_status.value, "actor": actor,
-                 "from": None if from_status is None else from_status.value})
 
 
 def _actor(actor: Principal | Worker) -> str:

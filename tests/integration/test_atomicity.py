@@ -128,10 +128,10 @@ OPERATIONS = (
     Operation("login_with_temporary_password", 2, _use_temporary_password,
               {2: NO_FUTURE_ROWS("auth_sessions")}),
     Operation("login_with_rehash", 2, _login_with_rehash, {2: NO_FUTURE_ROWS("auth_sessions")}),
-    Operation("create_task", 2, _create_task, {2: NO_FUTURE_ROWS("task_events")}),
-    # One statement each: the later part that fails is the event insert of the same statement
-    # (transitions, claim) or the deepest cascade (delete); "after write 1" is just before
-    # COMMIT.
+    # One statement each: the later part that fails is the event insert of the same
+    # statement (create, transitions, claim) or the deepest cascade (delete); "after write 1"
+    # is just before COMMIT.
+    Operation("create_task", 1, _create_task, {1: NO_FUTURE_ROWS("task_events")}),
     Operation("start_task", 1, _start_task, {1: NO_FUTURE_ROWS("task_events")}),
     Operation("complete_task", 1, _complete_task, {1: NO_FUTURE_ROWS("task_events")}),
     Operation("claim_tasks", 1, _claim_tasks, {1: NO_FUTURE_ROWS("task_events")}),
