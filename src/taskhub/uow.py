@@ -103,6 +103,7 @@ class UnitOfWork:
         try:
             self._tx.commit()
         except SQLAlchemyError as exc:
+            self._discard()
             raise _storage_error(exc, during_commit=True) from None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -116,11 +117,23 @@ class UnitOfWork:
             if self._tx is not None and self._tx.is_active:
                 self._tx.rollback()
         except SQLAlchemyError:
-            pass  # the connection is gone; closing it below discards it from the pool
+            self._discard()
         finally:
             if self._conn is not None:
                 self._conn.close()
             self._tx = None
+
+
+    def _discard(self) -> None:
+        """Close the connection instead of returning it to the pool.
+
+        After a failed COMMIT or ROLLBACK the server may still hold the transaction open (a
+        COMMIT cancelled by `statement_timeout` before it ran leaves it aborted), while
+        SQLAlchemy counts it as ended and skips the pool's reset: the next unit of work on
+        that connection would run inside it. Closing the session rolls it back.
+        """
+        if self._conn is not None:
+            self._conn.invalidate()
 
 
 def _storage_error(exc: SQLAlchemyError, *, during_commit: bool = False) -> StorageError:

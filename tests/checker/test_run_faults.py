@@ -107,9 +107,16 @@ def test_a_crashed_container_recovers_with_a_clean_audit(tmp_path: Path) -> None
     assert any(r.outcome == "ok" for r in after), "the clients did not reconnect"
 
 
-def test_a_statement_timeout_run_passes(pg_server: Server, tmp_path: Path) -> None:
-    result = run(pg_server, "concurrency", tmp_path, "--faults", "statement-timeout:200ms")
+def test_a_statement_timeout_cancels_statements_and_the_run_stays_consistent(
+        pg_server: Server, tmp_path: Path) -> None:
+    """1 ms: statements are cancelled (57014; a cancelled COMMIT's outcome is unknown), no
+    cancelled transaction poisons the next one on its pooled connection (25P02, 'current
+    transaction is aborted'), and the audit stays clean."""
+    result = run(pg_server, "concurrency", tmp_path, "--faults", "statement-timeout:1ms")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     faults = result.summary["faults"]
     assert faults["by_kind"] == {"statement-timeout": 1}
-    assert result.summary["parameters"]["faults"] == "statement-timeout:200ms"
+    assert result.summary["parameters"]["faults"] == "statement-timeout:1ms"
+    errors = faults["client_errors"]
+    assert any("[57014]" in kind for kind in errors), errors
+    assert not any("[25P02]" in kind for kind in errors), errors

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import URL, Engine, text
 
+from taskhub import tasks
+from taskhub.db import make_engine
 from taskhub.errors import PasswordChangeRequired, StorageError
 from taskhub.principal import Principal
 from taskhub.settings import APP_ROLE, WORKER_ROLE
 from taskhub.uow import UnitOfWork
-from tests.integration.helpers import as_owner
+from tests.integration.helpers import Account, as_owner
 
 WHO = "SELECT current_user, current_setting('app.user_id', true) AS tenant"
 
@@ -76,6 +80,33 @@ def test_driver_errors_become_storage_errors(db_engine: Engine) -> None:
         uow.execute("SELECT 1/0")
     assert caught.value.sqlstate == "22012"
     assert not caught.value.during_commit
+
+
+@pytest.mark.parametrize("pre_ping", [True, False], ids=["pre-ping", "no-pre-ping"])
+def test_a_failed_commit_does_not_leak_its_transaction_to_the_next_unit_of_work(
+        db_url: URL, make_account: Callable[..., Account], monkeypatch: pytest.MonkeyPatch,
+        pre_ping: bool) -> None:
+    """A COMMIT that fails with the transaction still open on the server (what a COMMIT
+    cancelled by statement_timeout does) must not hand that transaction to the next user of
+    the pooled connection: with pre-ping the next checkout would fail, without it the next
+    unit of work would run inside the failed one and commit its writes."""
+    owner = make_account().principal
+    engine = make_engine(db_url, pool_size=1, max_overflow=0, pool_pre_ping=pre_ping)
+
+    def commit_fails_in_an_aborted_transaction(dbapi_connection: Any) -> None:
+        dbapi_connection.execute("SELECT 1/0")  # a real server error; the transaction stays
+
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(engine.dialect, "do_commit", commit_fails_in_an_aborted_transaction)
+            with pytest.raises(StorageError) as failed:
+                tasks.create(engine, owner, "never committed")
+        assert failed.value.during_commit
+        tasks.create(engine, owner, "committed")
+        titles = [task.title for task in tasks.list_tasks(engine, owner)]
+    finally:
+        engine.dispose()
+    assert titles == ["committed"]
 
 
 def test_owner_only_tables_stay_closed_to_the_worker(db_engine: Engine) -> None:
