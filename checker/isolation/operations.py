@@ -4,7 +4,8 @@ Every taskhub service runs at PostgreSQL's default, READ COMMITTED, where the ma
 G-single, G2-item and G2 can occur. The services do not rely on a snapshot spanning several
 statements; each race they take part in is closed by something that works at read committed:
 a conditional write (its WHERE is re-checked on the newest row version after a lock wait), a
-row lock taken before the decisive read, `SKIP LOCKED`, a unique index or a foreign key check
+row lock taken before the decisive read (or before checking that what was read unlocked is
+unchanged), `SKIP LOCKED`, a unique index or a foreign key check
 (both wait for the conflicting transaction, then decide). So no service needs repeatable read
 or serializable, and none needs a 40001 retry loop. `OPERATIONS` lists each case with the test
 that forces its interleaving on real connections; `render_markdown()` makes it a table.
@@ -58,23 +59,27 @@ OPERATIONS: tuple[OperationSafety, ...] = (
     OperationSafety(
         "auth.login vs change_password", "a login with the old password while it is "
         "changed", "G-single (read skew)",
-        "both lock the user's row first (`FOR NO KEY UPDATE`): the login waits and checks the "
-        "new hash, or the change waits and revokes the login's session",
+        "Argon2id runs outside any transaction; the write then locks the user's row (`FOR NO "
+        "KEY UPDATE`) and checks the hash is still the one verified: the login waits, finds "
+        "the new hash and verifies again, or the change waits and revokes the login's session",
         "InvalidCredentials, or a revoked session",
         f"{_OPS_TESTS}::test_login_queued_behind_a_password_change_fails"),
     OperationSafety(
         "change_password vs auth.login", "the change arrives while a login holds the row",
-        "G-single (read skew)", "same row lock; `revoke_all` runs after the login committed",
+        "G-single (read skew)", "same row lock and hash check; `revoke_all` runs after the "
+        "login committed",
         "the new session is revoked",
         f"{_OPS_TESTS}::test_password_change_queued_behind_a_login_revokes_its_session"),
     OperationSafety(
         "auth.change_password vs itself", "two changes from the same old password",
-        "G2-item (write skew)", "user row lock: the second reads the first's new hash",
+        "G2-item (write skew)", "user row lock and hash check: the second finds the first's "
+        "new hash and verifies the old password again",
         "InvalidCredentials (the old password no longer matches)",
         f"{_OPS_TESTS}::test_second_password_change_checks_the_first_ones_password"),
     OperationSafety(
         "auth.login (rehash)", "parallel logins to an account hashed with old parameters",
-        "P4", "user row lock: later logins see the rehashed password",
+        "P4", "the first login to lock the row re-hashes under the lock; the others find "
+        "the new hash and verify again",
         "nothing: every login succeeds, one rehash",
         f"{_CONCURRENCY_TESTS}::test_parallel_logins_open_distinct_sessions_and_rehash_once"),
     OperationSafety(

@@ -1,8 +1,15 @@
 """Signing in and out, changing passwords, temporary passwords.
 
-- `login` locks the user's row (`FOR NO KEY UPDATE`) while it checks the password and opens
-  the session, so it serialises with a concurrent password change: either the change sees (and
-  revokes) the new session, or the login sees the new password.
+- Argon2id runs outside any transaction: `login` and `change_password` read the stored hash,
+  verify (and for a change: check strength and history, hash the new password) with no lock
+  held and no transaction open, then write in a short transaction that locks the user's row
+  (`FOR NO KEY UPDATE`) and first checks the hash is still the one verified. If it is not (a
+  password change, a reset, another login's rehash committed meanwhile) they start over, at
+  most MAX_ATTEMPTS times (then Conflict). So logins to one account verify in parallel, and a
+  login serialises with a password change only for its short write: either the change
+  revokes the new session, or the login sees the new hash and verifies against it.
+- A login that finds the hash made with other Argon2 parameters re-hashes it under the row
+  lock, so parallel logins re-hash once; the others see the new hash and verify again.
 - A temporary password works for one login before its expiry; that login consumes it (its
   expiry is set to the moment of use) and yields a restricted session that may only change the
   password (`UnitOfWork.tenant` refuses it with PasswordChangeRequired). That session lives
@@ -22,6 +29,7 @@ from sqlalchemy import Engine
 
 from taskhub import inputs, passwords, tokens
 from taskhub.errors import (
+    Conflict,
     InvalidCredentials,
     InvalidInput,
     NotFound,
@@ -34,6 +42,8 @@ from taskhub.uow import UnitOfWork
 from taskhub.users import normalise_email
 
 TEMP_PASSWORD_BYTES = 18  # 144 random bits, 24 URL-safe characters
+MAX_ATTEMPTS = 3
+"""How often login and change_password start over when the hash changed under them."""
 
 
 def login(engine: Engine, settings: Settings, email: str, password: str) -> str:
@@ -43,27 +53,42 @@ def login(engine: Engine, settings: Settings, email: str, password: str) -> str:
         email = normalise_email(email)
     except InvalidInput:
         email = ""  # matches no user: takes the dummy-hash path below
-    with UnitOfWork.anonymous(engine) as uow:
-        user = uow.execute(
-            "SELECT id, password_hash, must_change_password, "
-            "       temp_password_expires_at <= clock_timestamp() AS temp_expired "
-            "FROM users WHERE lower(email) = :email FOR NO KEY UPDATE",  # uq_users_email_lower
-            {"email": email},
-        ).one_or_none()
+    for _ in range(MAX_ATTEMPTS):
+        with UnitOfWork.anonymous(engine) as uow:
+            user = uow.execute("SELECT id, password_hash FROM users WHERE lower(email) = :email",
+                               {"email": email}).one_or_none()  # uq_users_email_lower
         if user is None:
             passwords.verify_dummy(password, settings)
             raise InvalidCredentials("unknown email or wrong password")
         if not passwords.verify(user.password_hash, password, settings):
             raise InvalidCredentials("unknown email or wrong password")
+        token = _open_session(engine, settings, user.id, user.password_hash, password)
+        if token is not None:
+            return token
+    raise Conflict("the password kept changing during sign-in; try again")
+
+
+def _open_session(engine: Engine, settings: Settings, user_id: uuid.UUID, verified_hash: str,
+                  password: str) -> str | None:
+    """The session of a verified login, or None when the hash changed since it was read."""
+    with UnitOfWork.anonymous(engine) as uow:
+        user = uow.execute(
+            "SELECT password_hash, must_change_password, "
+            "       temp_password_expires_at <= clock_timestamp() AS temp_expired "
+            "FROM users WHERE id = :uid FOR NO KEY UPDATE", {"uid": user_id}).one_or_none()
+        if user is None:  # deleted meanwhile
+            raise InvalidCredentials("unknown email or wrong password")
+        if user.password_hash != verified_hash:
+            return None
         if user.must_change_password:
             if user.temp_expired:
                 raise TemporaryPasswordExpired("the temporary password has expired or was used")
             uow.execute("UPDATE users SET temp_password_expires_at = clock_timestamp() "
-                        "WHERE id = :uid", {"uid": user.id})
-        elif passwords.needs_rehash(user.password_hash, settings):
+                        "WHERE id = :uid", {"uid": user_id})
+        elif passwords.needs_rehash(verified_hash, settings):
             uow.execute("UPDATE users SET password_hash = :hash WHERE id = :uid",
-                        {"hash": passwords.hash_password(password, settings), "uid": user.id})
-        token = tokens.issue(uow, settings, user.id)
+                        {"hash": passwords.hash_password(password, settings), "uid": user_id})
+        token = tokens.issue(uow, settings, user_id)
         uow.commit()
     return token
 
@@ -82,30 +107,49 @@ def change_password(engine: Engine, settings: Settings, principal: Principal,
     The caller signs in again with the new password afterwards.
     """
     passwords.normalise(new_password, settings)
-    with UnitOfWork.account(engine, principal.user_id) as uow:
-        user = uow.execute("SELECT email, password_hash FROM users WHERE id = :uid "
-                           "FOR NO KEY UPDATE", {"uid": principal.user_id}).one_or_none()
+    for _ in range(MAX_ATTEMPTS):
+        with UnitOfWork.account(engine, principal.user_id) as uow:
+            user = uow.execute("SELECT email, password_hash FROM users WHERE id = :uid",
+                               {"uid": principal.user_id}).one_or_none()
+            recent = uow.execute(
+                "SELECT password_hash FROM password_history WHERE user_id = :uid "
+                "ORDER BY id DESC LIMIT :depth",
+                {"uid": principal.user_id, "depth": settings.password_history_depth},
+            ).scalars().all()
         if user is None:
             raise NotFound("user not found")
         if not passwords.verify(user.password_hash, old_password, settings):
             raise InvalidCredentials("the current password is wrong")
         passwords.check_strength(new_password, user.email, settings)
-        recent = uow.execute(
-            "SELECT password_hash FROM password_history WHERE user_id = :uid "
-            "ORDER BY id DESC LIMIT :depth",
-            {"uid": principal.user_id, "depth": settings.password_history_depth},
-        ).scalars().all()
         if passwords.matches_any(new_password, [user.password_hash, *recent], settings):
             raise PasswordReused("choose a password not among your last "
                                  f"{settings.password_history_depth}")
         new_hash = passwords.hash_password(new_password, settings)
+        if _replace_password(engine, settings, principal.user_id, user.password_hash, new_hash):
+            return
+    raise Conflict("the password kept changing during this change; try again")
+
+
+def _replace_password(engine: Engine, settings: Settings, user_id: uuid.UUID,
+                      verified_hash: str, new_hash: str) -> bool:
+    """Store the new hash, its history entry and revoke every session, unless the stored hash
+    is no longer the one verified (False). The history only changes along with the hash, so
+    an unchanged hash also means the reuse check saw the current history."""
+    with UnitOfWork.account(engine, user_id) as uow:
+        current = uow.execute("SELECT password_hash FROM users WHERE id = :uid "
+                              "FOR NO KEY UPDATE", {"uid": user_id}).scalar_one_or_none()
+        if current is None:
+            raise NotFound("user not found")
+        if current != verified_hash:
+            return False
         uow.execute(
             "UPDATE users SET password_hash = :hash, must_change_password = false, "
             "temp_password_expires_at = NULL, password_changed_at = clock_timestamp(), "
-            "updated_at = now() WHERE id = :uid", {"hash": new_hash, "uid": principal.user_id})
-        _record_history(uow, principal.user_id, new_hash, settings.password_history_depth)
-        tokens.revoke_all(uow, principal.user_id)
+            "updated_at = now() WHERE id = :uid", {"hash": new_hash, "uid": user_id})
+        _record_history(uow, user_id, new_hash, settings.password_history_depth)
+        tokens.revoke_all(uow, user_id)
         uow.commit()
+    return True
 
 
 def issue_temporary_password(engine: Engine, settings: Settings,

@@ -21,6 +21,7 @@ from sqlalchemy import URL, Engine, text
 from taskhub import auth, passwords, tasks, tokens, users
 from taskhub.db import make_engine
 from taskhub.errors import (
+    Conflict,
     EmailTaken,
     IllegalTransition,
     InvalidCredentials,
@@ -169,6 +170,70 @@ def test_parallel_logins_open_distinct_sessions_and_rehash_once(
         stored = conn.execute(text("SELECT password_hash FROM users WHERE id = :u"),
                               {"u": account.user.id}).scalar_one()
     assert not passwords.needs_rehash(stored, settings)
+
+
+def test_argon2_runs_with_no_transaction_open_and_the_row_unlocked(
+        db_engine: Engine, held: Engine, settings: Settings, make_account: Callable[..., Account],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Argon2id verification and hash of a login and a password change happens while
+    the service holds no transaction and no lock on the user's row (taking it NOWAIT would
+    fail with 55P03), so logins to one account verify in parallel and nothing queues behind
+    a 200 ms hash."""
+    account = make_account()
+    open_transactions: list[int] = []
+
+    def look() -> None:
+        with as_owner(held) as conn:
+            conn.execute(text("SELECT 1 FROM users WHERE id = :u FOR UPDATE NOWAIT"),
+                         {"u": account.user.id})
+            open_transactions.append(conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL")).scalar_one())
+
+    def watched(real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            look()
+            return real(*args)
+        return call
+
+    monkeypatch.setattr(passwords, "verify", watched(passwords.verify))
+    monkeypatch.setattr(passwords, "hash_password", watched(passwords.hash_password))
+    auth.login(db_engine, settings, account.user.email, account.password)
+    auth.change_password(db_engine, settings, account.principal, account.password, password(60))
+    # login: one verification; change: the old password, the history check, the new hash
+    assert len(open_transactions) >= 3 and set(open_transactions) == {0}
+
+
+@pytest.mark.parametrize("operation", ["login", "change_password"])
+def test_a_hash_that_keeps_changing_ends_in_a_conflict_and_changes_nothing(
+        db_engine: Engine, settings: Settings, make_account: Callable[..., Account],
+        monkeypatch: pytest.MonkeyPatch, operation: str) -> None:
+    """After each verification someone else re-hashes the password (as a racing login
+    would): the service starts over, MAX_ATTEMPTS times, then gives up with Conflict."""
+    account = make_account()
+    real_verify, attempts = passwords.verify, []
+
+    def verify_then_rehash(stored: str, secret: str, settings_: Settings) -> bool:
+        if secret == account.password:  # not the history check of the new password
+            attempts.append(stored)
+            with as_owner(db_engine) as conn:
+                conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :u"),
+                             {"h": passwords.hash_password(account.password, settings),
+                              "u": account.user.id})
+        return real_verify(stored, secret, settings_)
+
+    monkeypatch.setattr(passwords, "verify", verify_then_rehash)
+    with pytest.raises(Conflict):
+        if operation == "login":
+            auth.login(db_engine, settings, account.user.email, account.password)
+        else:
+            auth.change_password(db_engine, settings, account.principal, account.password,
+                                 password(61))
+    assert len(attempts) == auth.MAX_ATTEMPTS
+    monkeypatch.undo()
+    assert count(db_engine, "SELECT count(*) FROM auth_sessions WHERE user_id = :u "
+                            "AND revoked_at IS NULL", u=account.user.id) == 1
+    auth.login(db_engine, settings, account.user.email, account.password)  # still the password
 
 
 def test_one_email_registered_concurrently_in_different_cases(
