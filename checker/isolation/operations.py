@@ -4,10 +4,10 @@ Every taskhub service runs at PostgreSQL's default, READ COMMITTED, where the ma
 G-single, G2-item and G2 can occur. The services do not rely on a snapshot spanning several
 statements; each race they take part in is closed by something that works at read committed:
 a conditional write (its WHERE is re-checked on the newest row version after a lock wait), a
-row lock taken before the decisive read (or before checking that what was read unlocked is
-unchanged), `SKIP LOCKED`, a unique index or a foreign key check
-(both wait for the conflicting transaction, then decide). So no service needs repeatable read
-or serializable, and none needs a 40001 retry loop. `OPERATIONS` lists each case with the test
+row lock taken before the decisive read (or before checking that what was read without it is
+unchanged), `SKIP LOCKED`, a unique index or a foreign key check (both wait for the
+conflicting transaction, then decide). So no service needs repeatable read or serializable,
+and none needs a 40001 retry loop. `OPERATIONS` lists each case with the test
 that forces its interleaving on real connections; `render_markdown()` makes it a table.
 """
 

@@ -160,13 +160,13 @@ def issue_temporary_password(engine: Engine, settings: Settings,
     """
     user_id = inputs.uuid_of(user_id, "user id")
     temporary = secrets.token_urlsafe(TEMP_PASSWORD_BYTES)
+    temporary_hash = passwords.hash_password(temporary, settings)  # before the transaction
     with UnitOfWork.account(engine, user_id) as uow:
         updated = uow.execute(
             "UPDATE users SET password_hash = :hash, must_change_password = true, "
             "temp_password_expires_at = clock_timestamp() + make_interval(secs => :ttl), "
             "password_changed_at = clock_timestamp(), updated_at = now() WHERE id = :uid",
-            {"hash": passwords.hash_password(temporary, settings),
-             "ttl": settings.temp_password_ttl_seconds, "uid": user_id},
+            {"hash": temporary_hash, "ttl": settings.temp_password_ttl_seconds, "uid": user_id},
         ).rowcount
         if updated == 0:
             raise NotFound("user not found")
