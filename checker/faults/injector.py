@@ -117,8 +117,7 @@ class Injector:
 
     def _act(self, fault: Fault) -> str:
         if fault.kind == "kill-backends":
-            with psycopg.connect(self.url, connect_timeout=PROBE_TIMEOUT_S,
-                                 autocommit=True) as conn:
+            with self._connect(PROBE_TIMEOUT_S) as conn:
                 row = conn.execute(_TERMINATE).fetchone()
             return f"terminated {row[0] if row else 0} backends"
         assert self.control is not None, f"{fault.kind} needs server control"
@@ -136,15 +135,21 @@ class Injector:
         deadline = time.monotonic() + RECOVERY_LIMIT_S
         while time.monotonic() < deadline:
             try:
-                with psycopg.connect(self.url, connect_timeout=PROBE_TIMEOUT_S) as conn:
+                with self._connect(PROBE_TIMEOUT_S) as conn:
                     conn.execute("SELECT 1")
                 return time.time()
             except psycopg.Error:
                 time.sleep(0.02)
         return None
 
+    def _connect(self, timeout: float) -> psycopg.Connection[Any]:
+        """An autocommit connection of the injector's own, exempt from the statement-timeout
+        fault it may itself have set on the run's database."""
+        return psycopg.connect(self.url, connect_timeout=timeout, autocommit=True,
+                               options="-c statement_timeout=0")
+
     def _set_timeout(self, value: str | None) -> None:
-        with psycopg.connect(self.url, connect_timeout=10, autocommit=True) as conn:
+        with self._connect(10) as conn:
             name = conn.info.dbname
             if value is None:
                 conn.execute(sql.SQL("ALTER DATABASE {} RESET statement_timeout")

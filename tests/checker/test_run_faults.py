@@ -109,14 +109,19 @@ def test_a_crashed_container_recovers_with_a_clean_audit(tmp_path: Path) -> None
 
 def test_a_statement_timeout_cancels_statements_and_the_run_stays_consistent(
         pg_server: Server, tmp_path: Path) -> None:
-    """1 ms: statements are cancelled (57014; a cancelled COMMIT's outcome is unknown), no
-    cancelled transaction poisons the next one on its pooled connection (25P02, 'current
-    transaction is aborted'), and the audit stays clean."""
-    result = run(pg_server, "concurrency", tmp_path, "--faults", "statement-timeout:1ms")
+    """1 ms, with backends killed too, load from two worker processes: statements are
+    cancelled (57014; a cancelled COMMIT's outcome is unknown), the injector's own statements
+    are not, no cancelled transaction poisons the next one on its pooled connection (25P02,
+    'current transaction is aborted'), and the audit stays clean."""
+    spec = "kill-backends:every=1s;statement-timeout:1ms"
+    result = run(pg_server, "concurrency", tmp_path, "--faults", spec, "--workers", "2",
+                 "--duration", "4s")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     faults = result.summary["faults"]
-    assert faults["by_kind"] == {"statement-timeout": 1}
-    assert result.summary["parameters"]["faults"] == "statement-timeout:1ms"
+    assert faults["by_kind"]["statement-timeout"] == 1, faults
+    assert faults["by_kind"].get("kill-backends", 0) >= 2 and faults["failed_injections"] == 0
+    assert result.summary["parameters"]["faults"] == spec
     errors = faults["client_errors"]
     assert any("[57014]" in kind for kind in errors), errors
     assert not any("[25P02]" in kind for kind in errors), errors
+    assert {record.process.split("-")[0] for record in result.history} >= {"w0", "w1"}
