@@ -142,7 +142,7 @@ class Injector:
                 time.sleep(0.02)
         return None
 
-    def _connect(self, timeout: float) -> psycopg.Connection[Any]:
+    def _connect(self, timeout: int) -> psycopg.Connection[Any]:
         """An autocommit connection of the injector's own, exempt from the statement-timeout
         fault it may itself have set on the run's database."""
         return psycopg.connect(self.url, connect_timeout=timeout, autocommit=True,
