@@ -168,6 +168,16 @@ class TaskEvent(Base):
         CheckConstraint(
             f"from_status IS NULL OR from_status IN ({_STATUS_LIST})", name="from_status_known"
         ),
+        # Migration 0008's text, so the migrated DDL and this one compare equal.
+        CheckConstraint(
+            "CASE\n"
+            "    WHEN from_status IS NULL THEN to_status = 'pending'\n"
+            "    WHEN from_status = 'pending' THEN to_status = 'processing'\n"
+            "    WHEN from_status = 'processing' THEN to_status IN ('completed', 'failed')\n"
+            "    ELSE false\n"
+            "END",
+            name="legal_step",
+        ),
         Index("ix_task_events_task_id_id", "task_id", "id"),
         Index("ix_task_events_user_id", "user_id"),
     )

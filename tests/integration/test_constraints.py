@@ -68,9 +68,22 @@ CASES = {
         "ck_tasks_failed_has_error"),
     "version below one": Case(
         "UPDATE tasks SET version = 0 WHERE id = :pending", CHECK, "ck_tasks_version_positive"),
+    # CHECK constraints run in name order: legal_step comes first and also refuses any step
+    # to an unknown status.
     "event with an unknown status": Case(
         "INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
-        "VALUES (:pending, :a, 'pending', 'paused', 'x')", CHECK, "ck_task_events_to_status_known"),
+        "VALUES (:pending, :a, 'pending', 'paused', 'x')", CHECK, "ck_task_events_legal_step"),
+    "event skipping a state, by a worker": Case(
+        "INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
+        "VALUES (:pending, :a, 'pending', 'completed', 'x')", CHECK,
+        "ck_task_events_legal_step", role=WORKER_ROLE, tenant=None),
+    "event going backwards, by a worker": Case(
+        "INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
+        "VALUES (:processing, :a, 'processing', 'pending', 'x')", CHECK,
+        "ck_task_events_legal_step", role=WORKER_ROLE, tenant=None),
+    "creation event that is not pending": Case(
+        "INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
+        "VALUES (:pending, :a, NULL, 'completed', 'x')", CHECK, "ck_task_events_legal_step"),
     "task of a user that does not exist": Case(
         "INSERT INTO tasks (user_id, title) VALUES (:ghost, 't')", FOREIGN_KEY,
         "fk_tasks_user_id_users", tenant="ghost"),

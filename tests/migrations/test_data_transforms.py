@@ -236,6 +236,32 @@ def test_deleting_a_user_is_refused_before_0007_and_cascades_after(
         assert rows(db, f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0, table
 
 
+# --- 0008: legal event steps ------------------------------------------------------------
+
+def test_an_illegal_event_step_stops_the_upgrade_until_it_is_fixed(
+        db: psycopg.Connection[dict[str, Any]], empty_db_url: URL) -> None:
+    at(empty_db_url, "0007")
+    user = add_user(db, "judy@example.com")
+    task = rows(db, "INSERT INTO tasks (user_id, title) VALUES (%s, 't') RETURNING id",
+                user)[0]["id"]
+    [skipped] = rows(db, "INSERT INTO task_events (task_id, user_id, from_status, to_status, "
+                         "actor) VALUES (%s, %s, NULL, 'pending', 'legacy'), "
+                         "(%s, %s, 'pending', 'completed', 'legacy') RETURNING id",
+                     task, user, task, user)[1:]
+    snapshot = rows(db, "SELECT * FROM task_events ORDER BY id")
+    with pytest.raises(MigrationError,
+                       match=r"1 task event\(s\) record an illegal step") as stopped:
+        migrate.upgrade(empty_db_url)
+    assert f"event {skipped['id']} of task {task}: pending -> completed" in str(stopped.value)
+    assert migrate.current(empty_db_url) == "0007"
+    assert rows(db, "SELECT * FROM task_events ORDER BY id") == snapshot
+    db.execute("DELETE FROM task_events WHERE id = %s", (skipped["id"],))
+    migrate.upgrade(empty_db_url)
+    with pytest.raises(psycopg.errors.CheckViolation, match="ck_task_events_legal_step"):
+        db.execute("INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
+                   "VALUES (%s, %s, NULL, 'completed', 'raw')", (task, user))
+
+
 # --- the whole chain, audited -----------------------------------------------------------
 
 def test_a_legacy_database_upgraded_to_head_passes_the_audit(

@@ -77,4 +77,6 @@ def test_offline_sql_is_reviewable_without_a_server() -> None:
     sql = migrate.upgrade_sql("postgresql://nobody@127.0.0.1:1/none")
     assert "CREATE TABLE users" in sql
     assert "FORCE ROW LEVEL SECURITY" in sql
-    assert "UPDATE alembic_version SET version_num='0007'" in sql
+    assert "revision 0008 stopped" in sql  # the guards travel as DO blocks
+    assert sql.rstrip().endswith("COMMIT;")
+    assert "UPDATE alembic_version SET version_num='0008'" in sql
