@@ -17,6 +17,7 @@ from locust import task
 from checker.seed import SeedSpec, SeedTenant, strong_password
 from scenarios.common import TenantUser
 from taskhub import auth
+from taskhub.principal import Principal
 
 SEED = SeedSpec(tenants=24, tasks_per_tenant=1, legacy_share=0.5)
 ROTATING_SHARE = 0.25
@@ -107,16 +108,8 @@ class Rotator(UnsignedTenant):
             self.tenant = account
             old = h.passwords[account.user_id]
             principal = self.sign_in(old)
-            if principal is None:
-                return
-            new = strong_password(self.rng)
-            done = self.rec.call("password.change", {"user_id": account.user_id},
-                                 lambda: auth.change_password(h.engine, h.settings, principal,
-                                                              old, new),
-                                 tenant=account.user_id)
-            if done.ok:
-                h.passwords[account.user_id] = new
-            self.principal = None
+            if principal is not None:
+                self._change(account, principal, old)
 
     @task(1)
     def temporary_password(self) -> None:
@@ -136,14 +129,18 @@ class Rotator(UnsignedTenant):
                 return
             temporary = issued.value
             restricted = self.sign_in(temporary)
-            if restricted is None:
-                return
-            new = strong_password(self.rng)
-            done = self.rec.call("password.change", {"user_id": account.user_id,
-                                                     "temporary": True},
-                                 lambda: auth.change_password(h.engine, h.settings, restricted,
-                                                              temporary, new),
-                                 tenant=account.user_id)
-            if done.ok:
-                h.passwords[account.user_id] = new
-            self.principal = None
+            if restricted is not None:
+                self._change(account, restricted, temporary, temporary=True)
+
+    def _change(self, account: SeedTenant, principal: Principal, old: str,
+                **args: object) -> None:
+        """`auth.change_password` to a new strong password, remembered once acknowledged."""
+        h = self.harness
+        new = strong_password(self.rng)
+        done = self.rec.call("password.change", {"user_id": account.user_id, **args},
+                             lambda: auth.change_password(h.engine, h.settings, principal, old,
+                                                          new),
+                             tenant=account.user_id)
+        if done.ok:
+            h.passwords[account.user_id] = new
+        self.principal = None
