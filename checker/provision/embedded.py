@@ -262,8 +262,12 @@ class EmbeddedProvider(Provider):
 
     def _spawn(self, bindir: Path, prefix: tuple[str, ...], port: int) -> None:
         assert self.workdir is not None
+        # mmap keeps dynamic shared memory in the data directory (pg_dynshmem), which goes with
+        # it; posix segments in /dev/shm outlive a postmaster killed with SIGKILL (by the
+        # reaper, or a user), about 1 MB each time.
         options = {**self.options, "listen_addresses": "127.0.0.1",
-                   "unix_socket_directories": str(self.workdir)}
+                   "unix_socket_directories": str(self.workdir),
+                   "dynamic_shared_memory_type": "mmap"}
         cmd = [*prefix, str(bindir / "postgres"), "-D", str(self.workdir / "data"), "-p", str(port)]
         for key, value in options.items():
             cmd += ["-c", f"{key}={value}"]

@@ -42,6 +42,23 @@ def test_starts_serves_and_leaves_nothing_behind() -> None:
     assert not answers(str(server.url.render_as_string(hide_password=False)))
 
 
+def test_a_postmaster_killed_with_sigkill_leaves_no_shared_memory_behind() -> None:
+    """What the reaper or a user's `kill -9` does: no /dev/shm segment may outlive it."""
+    def segments() -> set[Path]:
+        return set(Path("/dev/shm").glob("PostgreSQL.*"))  # noqa: S108 (only listed)
+
+    before = segments()
+    provider = EmbeddedProvider()
+    with provider as server:
+        with psycopg.connect(libpq_url(server.url)) as conn:
+            conn.execute("SET max_parallel_workers_per_gather = 2")
+            conn.execute("SELECT count(*) FROM generate_series(1, 100000)")  # may use DSM
+        assert provider.process is not None
+        os.kill(provider.process.pid, signal.SIGKILL)
+        provider.process.wait(timeout=30)
+    assert segments() - before == set()
+
+
 def test_cleans_up_after_an_exception() -> None:
     provider = EmbeddedProvider()
     with pytest.raises(RuntimeError, match="boom"), provider:
