@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from locust import task
 
@@ -90,23 +92,27 @@ class Rotator(UnsignedTenant):
 
     weight = 1
 
-    def _account(self) -> SeedTenant | None:
+    @contextmanager
+    def _rotating_account(self) -> Iterator[SeedTenant | None]:
+        """One of the accounts this process rotates, held against the process's other rotators
+        and made this user's tenant; None (after a short pause) when rotation is off."""
         accounts = rotating(self)
         if not accounts or rotation_off():
             self.pause(0.1)
-            return None
-        return self.rng.choice(accounts)
+            yield None
+            return
+        account = self.rng.choice(accounts)
+        with self.harness.lock(account.user_id):
+            self.tenant = account
+            yield account
 
     @task(2)
     def change_password(self) -> None:
         """Sign in with the current password and change it."""
-        account = self._account()
-        if account is None:
-            return
-        h = self.harness
-        with h.lock(account.user_id):
-            self.tenant = account
-            old = h.passwords[account.user_id]
+        with self._rotating_account() as account:
+            if account is None:
+                return
+            old = self.harness.passwords[account.user_id]
             principal = self.sign_in(old)
             if principal is not None:
                 self._change(account, principal, old)
@@ -114,12 +120,10 @@ class Rotator(UnsignedTenant):
     @task(1)
     def temporary_password(self) -> None:
         """An administrator's reset, the single login it allows, and the forced change."""
-        account = self._account()
-        if account is None:
-            return
-        h = self.harness
-        with h.lock(account.user_id):
-            self.tenant = account
+        with self._rotating_account() as account:
+            if account is None:
+                return
+            h = self.harness
             issued = self.rec.call(
                 "password.temporary", {"user_id": account.user_id},
                 lambda: auth.issue_temporary_password(h.engine, h.settings,
