@@ -20,7 +20,7 @@ from scenarios.client import Recorder, Result
 from scenarios.harness import Harness, harness_of
 from taskhub import auth, tasks, tokens
 from taskhub.errors import NotFound, TransitionConflict
-from taskhub.lifecycle import Status, check_transition
+from taskhub.lifecycle import SOURCE, Status, check_transition
 from taskhub.principal import Principal, Worker
 from taskhub.settings import APP_ROLE
 from taskhub.tasks import TaskRecord
@@ -242,10 +242,6 @@ class WorkerUser(TaskhubUser):
         return transition(self.rec, self.worker, task_id, to, tenant=None)
 
 
-_FROM = {Status.PROCESSING: Status.PENDING, Status.COMPLETED: Status.PROCESSING,
-         Status.FAILED: Status.PROCESSING}
-
-
 def transition(rec: Recorder, actor: Principal | Worker, task_id: str, to: Status, *,
                tenant: str | None) -> Result[TaskRecord]:
     """taskhub's `start`/`complete`/`fail`, recorded as `task.transition`."""
@@ -259,7 +255,7 @@ def transition(rec: Recorder, actor: Principal | Worker, task_id: str, to: Statu
             return tasks.complete(engine, actor, tid, {"by": actor.actor})
         return tasks.fail(engine, actor, tid, f"failed by {actor.actor}")
 
-    args = {"task_id": task_id, "from_status": _FROM[to].value, "to_status": to.value}
+    args = {"task_id": task_id, "from_status": SOURCE[to].value, "to_status": to.value}
     return rec.call("task.transition", args, act, tenant=tenant, observe=task_seen,
                     kind="worker" if tenant is None else "tenant")
 
@@ -295,7 +291,7 @@ def unsafe_transition(rec: Recorder, worker: Worker, task_id: str,
             uow.commit()
         return TaskRecord.from_row(row)
 
-    args = {"task_id": task_id, "from_status": _FROM[to].value, "to_status": to.value}
+    args = {"task_id": task_id, "from_status": SOURCE[to].value, "to_status": to.value}
     return rec.call("task.transition", args, act, observe=task_seen, kind="worker")
 
 

@@ -29,6 +29,9 @@ LEGAL: frozenset[tuple[Status | None, Status]] = frozenset({
 })
 """Every legal (from, to) pair; `None` as `from` is the task's creation."""
 
+SOURCE: dict[Status, Status] = {to: frm for frm, to in LEGAL if frm is not None}
+"""The one status each transition target may be reached from."""
+
 
 def is_legal(from_status: Status | None, to_status: Status) -> bool:
     """Whether the lifecycle allows `from_status -> to_status`."""

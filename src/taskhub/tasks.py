@@ -30,7 +30,7 @@ from taskhub.errors import (
     NotFound,
     TransitionConflict,
 )
-from taskhub.lifecycle import Status, check_transition
+from taskhub.lifecycle import SOURCE, Status, check_transition
 from taskhub.principal import Principal, Worker
 from taskhub.uow import UnitOfWork, sqlstate_of
 
@@ -199,9 +199,6 @@ def claim(engine: Engine, worker: Worker, n: int) -> list[TaskRecord]:
     return [TaskRecord.from_row(row) for row in rows]
 
 
-_SOURCE = {Status.PROCESSING: Status.PENDING, Status.COMPLETED: Status.PROCESSING,
-           Status.FAILED: Status.PROCESSING}
-"""The one status each transition target may be reached from (see `taskhub.lifecycle`)."""
 _MOVED = ", ".join(f"moved.{column}" for column in _COLUMNS.split(", "))
 
 
@@ -221,7 +218,7 @@ def _transition(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID | 
     snapshot) tells a deletion (NotFound) from a lost race (TransitionConflict).
     """
     task_id, label = inputs.uuid_of(task_id, "task id"), _actor(actor)
-    source = _SOURCE[to]
+    source = SOURCE[to]
     check_transition(source, to, result=result, error=error)
     if isinstance(actor, Worker):
         uow, uid, tenant = UnitOfWork.worker(engine), None, ""
