@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import URL
 
 from checker import migrate
+from checker.access import RuntimeAccess
 from checker.janitor import DatabaseJanitor
 from checker.provision import Provider, Server
 from checker.provision.dsn import DsnProvider
@@ -18,10 +19,12 @@ from taskhub.db import libpq_url
 
 @dataclass(frozen=True)
 class MigratedDatabase:
-    """A database at head (`url`) on a running server."""
+    """A database at head (`url`, the owner's) on a running server, and the runtime access
+    its services use."""
 
     server: Server
     url: URL
+    access: RuntimeAccess
 
 
 @contextmanager
@@ -44,4 +47,4 @@ def migrated_database(provider: Provider) -> Iterator[MigratedDatabase]:
                 cleanup.callback(reaper.release)
             cleanup.callback(janitor.drop, url.database)
         migrate.upgrade(url)
-        yield MigratedDatabase(server, url)
+        yield MigratedDatabase(server, url, janitor.runtime_access(url.database))

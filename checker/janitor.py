@@ -2,7 +2,9 @@
 
 Used alike by the CLI (`checker db up`, `checker run`) and the pytest plugin (a template
 database migrated once, a clone per test). Every database it creates carries its owner in the
-database comment, so databases left by a killed process on this host are dropped next time.
+database comment, so databases left by a killed process on this host are dropped next time;
+their runtime login roles (`checker.access`) go with them, and roles whose database is gone
+are dropped by the next sweep.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import URL
 
+from checker import access
+from checker.access import RuntimeAccess
 from checker.errors import InfrastructureError
 from checker.provision.base import Owner
 from taskhub.db import libpq_url
@@ -32,6 +36,7 @@ class DatabaseJanitor:
     def __init__(self, server_url: URL) -> None:
         self.server_url = server_url
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._access: dict[str, RuntimeAccess] = {}
 
     def url_for(self, name: str) -> URL:
         """The URL of database `name` on the same server, same credentials."""
@@ -47,15 +52,33 @@ class DatabaseJanitor:
         comment = f"{_COMMENT_TAG}{Owner.me().tag()}"
         self._execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
             sql.Identifier(name), sql.Literal(comment)))
+        self._run(lambda conn: access.confine_database(conn, name))
         return self.url_for(name)
 
+    def runtime_access(self, name: str) -> RuntimeAccess:
+        """The login roles and tenant key of database `name` (migrated to head), created on
+        first use; the same object afterwards."""
+        if name not in self._access:
+            app_url, worker_url = self._run(
+                lambda conn: access.create_roles(conn, self.server_url, name))
+            key = access.install_tenant_key(self.url_for(name))
+            self._access[name] = RuntimeAccess(app_url, worker_url, key)
+        return self._access[name]
+
     def drop(self, name: str) -> None:
-        """Drop a database, disconnecting whoever is still connected to it."""
+        """Drop a database, disconnecting whoever is still connected to it, and its roles."""
         self._execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(name)))
+        self.drop_roles(name)
+
+    def drop_roles(self, name: str) -> None:
+        """Drop the runtime login roles of database `name` (the database stays)."""
+        self._run(lambda conn: access.drop_roles(conn, name))
+        self._access.pop(name, None)
 
     def sweep_stale(self) -> list[str]:
-        """Drop databases created by processes on this host that no longer exist."""
+        """Drop databases created by processes on this host that no longer exist, and login
+        roles whose database is gone (on any host: such a role can never be used again)."""
         rows = self._query(
             "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
             "WHERE datname LIKE %s",
@@ -69,6 +92,9 @@ class DatabaseJanitor:
             if owner is not None and owner.is_dead_here():
                 self.drop(str(name))
                 dropped.append(str(name))
+        for role in self._run(lambda conn: access.orphaned_roles(conn, PREFIX)):
+            self._execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+            dropped.append(role)
         return dropped
 
     @contextmanager

@@ -46,14 +46,15 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
         if config.faults:
             injector = Injector(config.faults, url, control)
             err.print("faults: " + "; ".join(f.describe() for f in config.faults))
-        load = run_load(config, url, history, folder, injector)
+        load = run_load(config, url, database.access, history, folder, injector)
         err.print("load stopped; auditing")
         audit = run_audit(database.url, history,
                           options=AuditOptions(min_argon2=audit_minimum(config.argon2)))
         version = _server_version(url)
         if keep:
-            hint = database.server.stop_hint or f"DROP DATABASE {database.url.database} " \
-                                                "WITH (FORCE)"
+            name = database.url.database
+            hint = database.server.stop_hint or f"DROP DATABASE {name} WITH (FORCE); " \
+                                                f"DROP ROLE {name}_app, {name}_worker"
             err.print(f"kept running: {url}\nstop it with: {hint}")
     records = read_history(history)
     figs = figures(records)

@@ -9,7 +9,10 @@ Fixtures:
 - `pg_janitor`: the `DatabaseJanitor` for that server (session).
 - `pg_template`: name of a database migrated to head, the template of every clone (session).
 - `db_url`: URL of a fresh database cloned from the template, dropped after the test.
-- `db_engine`: a SQLAlchemy engine on `db_url`, disposed after the test.
+- `db_engine`: a SQLAlchemy engine on `db_url` as its owner (to arrange and inspect state
+  behind the services' back), disposed after the test.
+- `db_access`: the runtime login roles and tenant key of `db_url` (`checker.access`).
+- `db`: the `taskhub.db.Database` the services take: pools of the runtime roles only.
 
 After the body of every test that uses a database (`db_url`, directly or through `db_engine`
 or any fixture built on them), the consistency audit (`checker.audit`) runs on that database
@@ -28,12 +31,13 @@ import pytest
 from sqlalchemy import URL, Engine
 
 from checker import migrate
+from checker.access import RuntimeAccess
 from checker.audit import Argon2Minimum, AuditOptions, run_audit
 from checker.audit.options import MIN_ARGON2_ENV
 from checker.errors import CheckerError
 from checker.janitor import DatabaseJanitor
 from checker.provision import KINDS, Server, select_provider
-from taskhub.db import make_engine
+from taskhub.db import Database, make_engine
 from taskhub.settings import TEST_ARGON2
 
 NO_AUDIT = "no_audit"
@@ -135,3 +139,19 @@ def db_engine(db_url: URL) -> Iterator[Engine]:
     engine = make_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def db_access(pg_janitor: DatabaseJanitor, db_url: URL) -> RuntimeAccess:
+    """The runtime login roles (URLs with their passwords) and tenant key of this test's
+    database; dropped with it."""
+    assert db_url.database is not None
+    return pg_janitor.runtime_access(db_url.database)
+
+
+@pytest.fixture
+def db(db_access: RuntimeAccess) -> Iterator[Database]:
+    """What the services take: a pool per runtime role (never the owner), and the key."""
+    database = db_access.connect()
+    yield database
+    database.dispose()

@@ -31,6 +31,7 @@ from locust.runners import MasterRunner, Runner
 from locust.stats import StatsEntry, stats_history
 
 import scenarios
+from checker.access import RuntimeAccess
 from checker.errors import InfrastructureError, UsageError
 from checker.faults.injector import Injector
 from checker.history import HistoryWriter
@@ -106,9 +107,10 @@ def load_scenario(name: str) -> tuple[ModuleType, list[type[User]], SeedSpec]:
     return module, classes, getattr(module, "SEED", SeedSpec())
 
 
-def run_load(config: RunConfig, url: str, history: Path, logs: Path,
+def run_load(config: RunConfig, url: str, access: RuntimeAccess, history: Path, logs: Path,
              injector: Injector | None = None) -> LoadResult:
-    """Seed, run the scenario against `url` (a migrated database), stop; Locust's figures.
+    """Seed `url` (a migrated database, as its owner), run the scenario through `access` (the
+    runtime roles: all the load processes get), stop; Locust's figures.
 
     `injector` injects faults from just before the users start until the load stops.
     """
@@ -118,8 +120,8 @@ def run_load(config: RunConfig, url: str, history: Path, logs: Path,
     env = Environment(user_classes=classes, events=Events(), stop_timeout=config.stop_timeout,
                       host="taskhub", locustfile=str(scenarios.path_of(config.scenario)))
     with HistoryWriter(history, mode="w") as writer:
-        setup = prepare(url, config.scenario, spec, config.seed, config.argon2, config.users,
-                        writer)
+        setup = prepare(url, access, config.scenario, spec, config.seed, config.argon2,
+                        config.users, writer)
         workers: list[subprocess.Popen[bytes]] = []
         harness: Harness | None = None
         try:

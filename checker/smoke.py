@@ -42,7 +42,10 @@ def run_smoke(url: URL) -> SmokeResult:
             conn.execute("INSERT INTO tasks (user_id, title) VALUES (%s, 'smoke')", (owner,))
         conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
         seen_unset = _count(conn)
-        conn.execute("SELECT set_config('app.user_id', %s, true)", (str(a),))
+        conn.execute("SET LOCAL ROLE NONE")  # the owner computes tenant a's tag, as the app does
+        conn.execute("SELECT public.taskhub_enter_tenant(%s, taskhub_private.tenant_tag(%s))",
+                     (a, a))
+        conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
         own = _count(conn, "WHERE user_id = %s", a)
         foreign = _count(conn, "WHERE user_id = %s", b)
         conn.rollback()

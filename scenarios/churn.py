@@ -36,7 +36,7 @@ class Churner(TenantUser):
         h = self.harness
         password = strong_password(self.rng)
         done = self.rec.call("user.register", {"email": self.email},
-                             lambda: users.register(h.engine, h.settings, self.email, password),
+                             lambda: users.register(h.db, h.settings, self.email, password),
                              observe=lambda u: {"user_id": str(u.id)})
         if not done.ok or done.value is None:
             self.tenant = SeedTenant("00000000-0000-4000-8000-000000000000", self.email, "", ())
@@ -68,7 +68,7 @@ class Churner(TenantUser):
             self.register()
             return
         self.rec.call("user.delete", {"user_id": self.uid},
-                      lambda: users.delete(self.harness.engine, principal), tenant=self.uid)
+                      lambda: users.delete(self.harness.db, principal), tenant=self.uid)
         self.principal = None
         self.register()
 

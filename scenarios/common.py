@@ -22,7 +22,6 @@ from taskhub import auth, tasks, tokens
 from taskhub.errors import NotFound, TransitionConflict
 from taskhub.lifecycle import SOURCE, Status, check_transition
 from taskhub.principal import Principal, Worker
-from taskhub.settings import APP_ROLE
 from taskhub.tasks import TaskRecord
 from taskhub.uow import UnitOfWork
 
@@ -85,7 +84,7 @@ class TenantUser(TaskhubUser):
         secret = password if password is not None else h.passwords[self.uid]
         login = self.rec.call(
             "login", {"email": self.tenant.email},
-            lambda: auth.login(h.engine, h.settings, self.tenant.email, secret),
+            lambda: auth.login(h.db, h.settings, self.tenant.email, secret),
             tenant=self.uid, observe=_token_claims)
         self.principal = self.verify(login.value) if login.ok and login.value else None
         return self.principal
@@ -93,7 +92,7 @@ class TenantUser(TaskhubUser):
     def verify(self, token: str) -> Principal | None:
         """`tokens.verify`, recorded; the principal when the token is good."""
         h = self.harness
-        checked = self.rec.call("token.verify", {}, lambda: tokens.verify(h.engine, h.settings,
+        checked = self.rec.call("token.verify", {}, lambda: tokens.verify(h.db, h.settings,
                                                                           token),
                                 tenant=self.uid, observe=lambda p: {
                                     "user_id": str(p.user_id), "session_id": str(p.session_id)})
@@ -103,7 +102,7 @@ class TenantUser(TaskhubUser):
         """End the current session."""
         principal, self.principal = self.principal, None
         if principal is not None:
-            self.rec.call("logout", {}, lambda: auth.logout(self.harness.engine, principal),
+            self.rec.call("logout", {}, lambda: auth.logout(self.harness.db, principal),
                           tenant=self.uid)
 
     def signed_in(self) -> Principal | None:
@@ -117,7 +116,7 @@ class TenantUser(TaskhubUser):
             return None
         payload = {"n": self.rng.randrange(1000)}
         done = self.rec.call("task.create", {"title": title},
-                             lambda: tasks.create(self.harness.engine, principal, title, payload),
+                             lambda: tasks.create(self.harness.db, principal, title, payload),
                              tenant=self.uid, observe=lambda r: {
                                  "task_id": str(r.id), "owner_ids": [str(r.user_id)]})
         if done.ok and done.value is not None:
@@ -134,7 +133,7 @@ class TenantUser(TaskhubUser):
         """`tasks.get` of one of the tenant's own tasks."""
         principal = self.signed_in()
         return self.rec.call("task.read", {"task_id": task_id},
-                             lambda: tasks.get(self.harness.engine, _need(principal),
+                             lambda: tasks.get(self.harness.db, _need(principal),
                                                uuid.UUID(task_id)),
                              tenant=self.uid, observe=task_seen)
 
@@ -143,7 +142,7 @@ class TenantUser(TaskhubUser):
         principal = self.signed_in()
         args = {} if status is None else {"status": status}
         return self.rec.call("task.list", args,
-                             lambda: tasks.list_tasks(self.harness.engine, _need(principal),
+                             lambda: tasks.list_tasks(self.harness.db, _need(principal),
                                                       status, limit=50),
                              tenant=self.uid, observe=tasks_seen)
 
@@ -152,7 +151,7 @@ class TenantUser(TaskhubUser):
         principal = self.signed_in()
         title = f"edited {self.rng.randrange(10_000)}"
         return self.rec.call("task.update", {"task_id": task_id},
-                             lambda: tasks.update(self.harness.engine, _need(principal),
+                             lambda: tasks.update(self.harness.db, _need(principal),
                                                   uuid.UUID(task_id), title=title,
                                                   payload={"edited": True}),
                              tenant=self.uid, observe=task_seen)
@@ -161,7 +160,7 @@ class TenantUser(TaskhubUser):
         """Delete one of the tenant's tasks."""
         principal = self.signed_in()
         done = self.rec.call("task.delete", {"task_id": task_id},
-                             lambda: tasks.delete(self.harness.engine, _need(principal),
+                             lambda: tasks.delete(self.harness.db, _need(principal),
                                                   uuid.UUID(task_id)), tenant=self.uid)
         if done.ok and task_id in self.known:
             self.known.remove(task_id)
@@ -174,7 +173,7 @@ class TenantUser(TaskhubUser):
 
     def probe_as_app(self, sql: str, params: dict[str, Any]) -> list[Any]:
         """Raw SQL as the application role for this tenant, always rolled back."""
-        with UnitOfWork(self.harness.engine, APP_ROLE, uuid.UUID(self.uid)) as uow:
+        with UnitOfWork.account(self.harness.db, uuid.UUID(self.uid)) as uow:
             result = uow.execute(sql, params)
             return list(result.all()) if result.returns_rows else [result.rowcount]
 
@@ -193,7 +192,7 @@ class WorkerUser(TaskhubUser):
     def claim(self, n: int = 1) -> list[str]:
         """Claim up to `n` pending tasks (SKIP LOCKED); their ids."""
         done = self.rec.call("task.claim", {"n": n},
-                             lambda: tasks.claim(self.harness.engine, self.worker, n),
+                             lambda: tasks.claim(self.harness.db, self.worker, n),
                              kind="worker", observe=tasks_seen)
         ids = [str(r.id) for r in done.value or []] if done.ok else []
         self.claimed.extend(ids)
@@ -245,15 +244,15 @@ class WorkerUser(TaskhubUser):
 def transition(rec: Recorder, actor: Principal | Worker, task_id: str, to: Status, *,
                tenant: str | None) -> Result[TaskRecord]:
     """taskhub's `start`/`complete`/`fail`, recorded as `task.transition`."""
-    engine = rec.harness.engine
+    db = rec.harness.db
     tid = uuid.UUID(task_id)
 
     def act() -> TaskRecord:
         if to is Status.PROCESSING:
-            return tasks.start(engine, actor, tid)
+            return tasks.start(db, actor, tid)
         if to is Status.COMPLETED:
-            return tasks.complete(engine, actor, tid, {"by": actor.actor})
-        return tasks.fail(engine, actor, tid, f"failed by {actor.actor}")
+            return tasks.complete(db, actor, tid, {"by": actor.actor})
+        return tasks.fail(db, actor, tid, f"failed by {actor.actor}")
 
     args = {"task_id": task_id, "from_status": SOURCE[to].value, "to_status": to.value}
     return rec.call("task.transition", args, act, tenant=tenant, observe=task_seen,
@@ -265,12 +264,12 @@ def unsafe_transition(rec: Recorder, worker: Worker, task_id: str,
     """THE DELIBERATELY BROKEN TRANSITION (CHECKER_UNSAFE_TRANSITIONS=1, tests only): read the
     status, pause, then write without the status condition and without a lock, plus the event.
     Two racing workers can both 'win'; the audit must notice."""
-    engine = rec.harness.engine
+    db = rec.harness.db
     result = {"by": worker.actor} if to is Status.COMPLETED else None
     error = f"failed by {worker.actor}" if to is Status.FAILED else None
 
     def act() -> TaskRecord:
-        with UnitOfWork.worker(engine) as uow:
+        with UnitOfWork.worker(db) as uow:
             seen = uow.execute("SELECT status, user_id FROM tasks WHERE id = :id",
                                {"id": task_id}).one_or_none()
             if seen is None:

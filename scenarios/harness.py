@@ -1,4 +1,4 @@
-"""What one load process shares between its simulated users: the run's setup, an engine,
+"""What one load process shares between its simulated users: the run's setup, the runtime pools,
 the history sink, and the wiring between a Locust master and its workers.
 
 The master (or the only process) seeds the database and owns the history file. A worker asks
@@ -22,13 +22,13 @@ import psycopg.waiting
 from gevent.event import Event
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
-from sqlalchemy import Engine
 
+from checker.access import RuntimeAccess
 from checker.history import HistoryRecord, HistoryWriter
 from checker.profiles import load_settings
 from checker.seed import Manifest, SeedTenant
 from taskhub import passwords
-from taskhub.db import make_engine
+from taskhub.db import Database
 
 UNSAFE_ENV = "CHECKER_UNSAFE_TRANSITIONS"
 """Test-only switch read by the scenarios alone: workers transition by read-then-write."""
@@ -53,7 +53,7 @@ def cooperative() -> bool:
 class Setup:
     """The run as every load process sees it; `process`/`index`/`count` differ per process."""
 
-    dsn: str
+    access: dict[str, str]  # RuntimeAccess.to_dict(): the runtime roles' URLs, the tenant key
     scenario: str
     seed: int
     argon2: str
@@ -103,17 +103,18 @@ class Sink(Protocol):
 
 
 class Harness:
-    """Per-process state: settings, one engine sized to the users, the history sink, the
-    tenants' current passwords, and names for simulated users."""
+    """Per-process state: settings, the runtime pools sized to the users, the history sink,
+    the tenants' current passwords, and names for simulated users."""
 
     def __init__(self, setup: Setup, sink: Sink) -> None:
         self.setup = setup
         self.settings = load_settings(setup.argon2, setup.jwt_secret)
-        # One pooled connection per simulated user (SQLAlchemy's default pool stops at 15);
-        # no pre-ping: the server is ours, a dead connection shows up as an error anyway.
-        self.engine: Engine = make_engine(setup.dsn, pool_size=setup.users + 2,
-                                          max_overflow=setup.users + 8, pool_pre_ping=False,
-                                          pool_timeout=60)
+        # One pooled connection per simulated user in each pool (SQLAlchemy's default pool
+        # stops at 15); no pre-ping: the server is ours, a dead connection shows up as an
+        # error anyway.
+        self.db: Database = RuntimeAccess.from_dict(setup.access).connect(
+            pool_size=setup.users + 2, max_overflow=setup.users + 8, pool_pre_ping=False,
+            pool_timeout=60)
         self.sink = sink
         self.rng = random.Random(f"{setup.seed}:{setup.process}")  # noqa: S311 - load choices
         self.unsafe = unsafe_transitions()
@@ -149,7 +150,7 @@ class Harness:
 
     def close(self) -> None:
         """Close every pooled connection."""
-        self.engine.dispose()
+        self.db.dispose()
 
 
 def attach(environment: Environment, harness: Harness) -> None:

@@ -84,7 +84,7 @@ class SignIn(UnsignedTenant):
         h = self.harness
         email = f"nobody-{uuid.uuid4().hex[:12]}@load.test"
         self.rec.call("login", {"email": email},
-                      lambda: auth.login(h.engine, h.settings, email, "whatever it is 123"))
+                      lambda: auth.login(h.db, h.settings, email, "whatever it is 123"))
 
 
 class Rotator(UnsignedTenant):
@@ -126,7 +126,7 @@ class Rotator(UnsignedTenant):
             h = self.harness
             issued = self.rec.call(
                 "password.temporary", {"user_id": account.user_id},
-                lambda: auth.issue_temporary_password(h.engine, h.settings,
+                lambda: auth.issue_temporary_password(h.db, h.settings,
                                                       uuid.UUID(account.user_id)),
                 tenant=account.user_id, kind="admin")
             if not issued.ok or issued.value is None:
@@ -142,7 +142,7 @@ class Rotator(UnsignedTenant):
         h = self.harness
         new = strong_password(self.rng)
         done = self.rec.call("password.change", {"user_id": account.user_id, **args},
-                             lambda: auth.change_password(h.engine, h.settings, principal, old,
+                             lambda: auth.change_password(h.db, h.settings, principal, old,
                                                           new),
                              tenant=account.user_id)
         if done.ok:

@@ -35,7 +35,7 @@ def _deleted(delete: Callable[[], None], target: str) -> dict[str, Any]:
 
 def probes(user: TenantUser, target: str, owner: str) -> dict[str, Callable[[], dict[str, Any]]]:
     """Every way in, by name: each returns what leaked."""
-    engine, me, tid = user.harness.engine, user.uid, uuid.UUID(target)
+    db, me, tid = user.harness.db, user.uid, uuid.UUID(target)
 
     def principal() -> Any:
         signed = user.signed_in()
@@ -44,13 +44,13 @@ def probes(user: TenantUser, target: str, owner: str) -> dict[str, Callable[[], 
         return signed
 
     return {
-        "read": lambda: tasks_seen([tasks.get(engine, principal(), tid)]),
+        "read": lambda: tasks_seen([tasks.get(db, principal(), tid)]),
         "list_by_status": lambda: _foreign(
             [(r.id, r.user_id) for status in Status
-             for r in tasks.list_tasks(engine, principal(), status, limit=200)], me),
-        "update": lambda: tasks_seen([tasks.update(engine, principal(), tid, title="mine now")]),
-        "transition": lambda: tasks_seen([tasks.start(engine, principal(), tid)]),
-        "delete": lambda: _deleted(lambda: tasks.delete(engine, principal(), tid), target),
+             for r in tasks.list_tasks(db, principal(), status, limit=200)], me),
+        "update": lambda: tasks_seen([tasks.update(db, principal(), tid, title="mine now")]),
+        "transition": lambda: tasks_seen([tasks.start(db, principal(), tid)]),
+        "delete": lambda: _deleted(lambda: tasks.delete(db, principal(), tid), target),
         "sql_select_by_id": lambda: _foreign(user.probe_as_app(
             "SELECT id, user_id FROM tasks WHERE id = :id", {"id": target}), me),
         "sql_select_all": lambda: _foreign(user.probe_as_app(

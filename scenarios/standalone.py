@@ -27,7 +27,9 @@ import locust
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from checker.access import RuntimeAccess
 from checker.history import HistoryRecord, HistoryWriter
+from checker.janitor import DatabaseJanitor
 from checker.profiles import DEFAULT_PROFILE, argon2_params, legacy_params
 from checker.seed import SeedSpec, hash_all, plan, write
 from scenarios.harness import (
@@ -38,22 +40,23 @@ from scenarios.harness import (
     serve_master,
     serve_workers,
 )
-from taskhub.db import libpq_url
+from taskhub.db import libpq_url, sqlalchemy_url
 
 log = logging.getLogger("checker.scenarios")
 _installed = False
 
 
-def prepare(dsn: str, scenario: str, spec: SeedSpec, seed: int, argon2: str, users: int,
-            history: HistoryWriter) -> Setup:
-    """Seed the database, write the seed's records and the `run.start` header; the setup."""
+def prepare(dsn: str, access: RuntimeAccess, scenario: str, spec: SeedSpec, seed: int,
+            argon2: str, users: int, history: HistoryWriter) -> Setup:
+    """Seed the database (`dsn`, its owner), write the seed's records and the `run.start`
+    header; the setup, which carries `access` (the runtime roles) and never `dsn`."""
     manifest = plan(spec, seed)
     hashes = hash_all(manifest, argon2_params(argon2), legacy_params(argon2))
     for record in write(dsn, manifest, hashes):
         history.append(record)
     history.append(HistoryRecord.run_start("runner", time.time(), complete=True,
                                            scenario=scenario))
-    return Setup(dsn=dsn, scenario=scenario, seed=seed, argon2=argon2,
+    return Setup(access=access.to_dict(), scenario=scenario, seed=seed, argon2=argon2,
                  jwt_secret=secrets.token_urlsafe(48), users=users, manifest=manifest)
 
 
@@ -82,7 +85,10 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
     path = Path(os.environ.get("CHECKER_HISTORY") or f"history-{scenario}-{int(time.time())}"
                                                       ".jsonl")
     writer = HistoryWriter(path, mode="w").__enter__()
-    setup = prepare(libpq_url(dsn), scenario, spec, seed, argon2, users, writer)
+    janitor = DatabaseJanitor(sqlalchemy_url(dsn))
+    name = sqlalchemy_url(dsn).database or "postgres"
+    setup = prepare(libpq_url(dsn), janitor.runtime_access(name), scenario, spec, seed, argon2,
+                    users, writer)
     log.info("seeded %d tenants (seed %d); history in %s", len(setup.manifest.tenants), seed,
              path)
     if isinstance(runner, MasterRunner):
@@ -95,7 +101,10 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
     @environment.events.quitting.add_listener
     def _close(**_kw: Any) -> None:
         writer.close()
-        log.info("audit with: checker audit --dsn %s --history %s", dsn, path)
+        janitor.drop_roles(name)
+        janitor.close()
+        shown = sqlalchemy_url(dsn).render_as_string(hide_password=True)
+        log.info("audit with: checker audit --dsn %s --history %s", shown, path)
 
 
 def install() -> None:

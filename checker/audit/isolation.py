@@ -1,8 +1,9 @@
 """isolation.*: a tenant sees exactly its own rows, through the application role.
 
-The database side impersonates tenants: `SET LOCAL ROLE taskhub_app` and
-`set_config('app.user_id', id, true)`, as the data layer does, and compares what each sees with
-what it owns. With a history, it also proves that every row a client saw was its own and that
+The database side impersonates tenants as the data layer does: it enters the tenant with
+`taskhub_enter_tenant(id, tag)` (the owner computes the tag with `taskhub_private.tenant_tag`)
+and takes the role `taskhub_app`, then compares what each tenant sees in every table with what
+it owns. With a history, it also proves that every row a client saw was its own and that
 every cross-tenant probe came back empty-handed.
 """
 
@@ -21,17 +22,22 @@ from taskhub.settings import APP_ROLE
 
 family = Family("isolation")
 
-_VISIBLE = """
-SELECT (SELECT count(*) FROM tasks) AS visible_tasks,
-       (SELECT count(*) FROM tasks WHERE user_id <> %(tenant)s) AS foreign_tasks,
-       (SELECT count(*) FROM task_events) AS visible_events,
-       (SELECT count(*) FROM task_events WHERE user_id <> %(tenant)s) AS foreign_events"""
+TABLES = {"users": "id", "password_history": "user_id", "auth_sessions": "user_id",
+          "tasks": "user_id", "task_events": "user_id"}
+_VISIBLE = "SELECT " + ", ".join(
+    f"(SELECT count(*) FROM {table}) AS visible_{table}, "
+    f"(SELECT count(*) FROM {table} WHERE {column} <> %(tenant)s) AS foreign_{table}"
+    for table, column in TABLES.items())
+_OWNED = ", ".join(f"(SELECT count(*) FROM {table} x WHERE x.{column} = u.id) AS owned_{table}"
+                   for table, column in TABLES.items())
+_ENTER = ("SELECT public.taskhub_enter_tenant(%(tenant)s, taskhub_private.tenant_tag(%(tenant)s))")
 _FIRST_BATCH = 16
 
 
 @family.check("tenant_sees_own_rows",
-              "as taskhub_app with app.user_id set, each sampled tenant sees exactly the tasks "
-              "and task events it owns, and nothing else")
+              "as taskhub_app with the tenant entered (a valid proof), each sampled tenant sees "
+              "exactly its own rows of every table (users, password history, sessions, tasks, "
+              "task events), and nothing else")
 def tenant_sees_own_rows(ctx: AuditContext) -> Finding:
     """One violation per tenant whose view differs from what it owns.
 
@@ -41,21 +47,17 @@ def tenant_sees_own_rows(ctx: AuditContext) -> Finding:
     full scan), so `details.tenants_checked` says how many were probed.
     """
     limit = ctx.options.isolation_tenants or None
-    owned = ctx.rows("""
-        SELECT u.id AS tenant,
-               (SELECT count(*) FROM tasks t WHERE t.user_id = u.id) AS owned_tasks,
-               (SELECT count(*) FROM task_events e WHERE e.user_id = u.id) AS owned_events
+    owned = ctx.rows(f"""
+        SELECT u.id AS tenant, {_OWNED}
         FROM (SELECT id FROM users ORDER BY md5(id::text) LIMIT %(limit)s) AS u""",
         {"limit": limit})
-    ctx.execute(f"SET LOCAL ROLE {APP_ROLE}")
     bad: list[dict[str, Any]] = []
     checked, batch = 0, _FIRST_BATCH
     while checked < len(owned) and not bad:
         chunk = owned[checked: checked + batch]
         for row, seen in zip(chunk, _visible(ctx, [row["tenant"] for row in chunk]), strict=True):
-            if (seen["visible_tasks"], seen["visible_events"]) != (
-                    row["owned_tasks"], row["owned_events"]) or seen["foreign_tasks"] or \
-                    seen["foreign_events"]:
+            if any(seen[f"visible_{t}"] != row[f"owned_{t}"] or seen[f"foreign_{t}"]
+                   for t in TABLES):
                 bad.append({**row, **seen})
         checked += len(chunk)
         batch *= 4
@@ -68,8 +70,10 @@ def _visible(ctx: AuditContext, tenants: list[uuid.UUID]) -> list[dict[str, Any]
     cursors = []
     with ctx.conn.pipeline():
         for tenant in tenants:
-            ctx.conn.execute("SELECT set_config('app.user_id', %s, true)", (str(tenant),))
+            ctx.conn.execute(_ENTER, {"tenant": tenant})
+            ctx.conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
             cursors.append(ctx.conn.execute(_VISIBLE, {"tenant": tenant}))
+            ctx.conn.execute("SET LOCAL ROLE NONE")
     results = []
     for cur in cursors:
         row = cur.fetchone()
@@ -79,18 +83,24 @@ def _visible(ctx: AuditContext, tenants: list[uuid.UUID]) -> list[dict[str, Any]
 
 
 @family.check("no_tenant_sees_nothing",
-              "as taskhub_app without a tenant (app.user_id empty or naming no user) no task "
-              "or task event is visible")
+              "as taskhub_app without a proven tenant (none entered, or the tenant settings "
+              "forged to name a real user) no row of any table is visible")
 def no_tenant_sees_nothing(ctx: AuditContext) -> Finding:
-    """One violation per probe (empty setting, an unknown user id) that saw any row."""
+    """One violation per probe (no tenant; `taskhub.tenant`, `app.user_id` forged to a real
+    user's id, with and without a made-up proof) that saw any row."""
+    someone = ctx.rows("SELECT id FROM users LIMIT 1")
+    victim = str(someone[0]["id"]) if someone else str(uuid.uuid4())
     ctx.execute(f"SET LOCAL ROLE {APP_ROLE}")
     bad = []
-    for probe in ("", str(uuid.uuid4())):
-        ctx.execute("SELECT set_config('app.user_id', %s, true)", (probe,))
-        seen = ctx.rows("SELECT (SELECT count(*) FROM tasks) AS tasks, "
-                        "(SELECT count(*) FROM task_events) AS events")[0]
-        if seen["tasks"] or seen["events"]:
-            bad.append({"app.user_id": probe or "(empty)", **seen})
+    counts = ", ".join(f"(SELECT count(*) FROM {table}) AS {table}" for table in TABLES)
+    for name, value, proof in (("taskhub.tenant", "", ""), ("taskhub.tenant", victim, ""),
+                               ("taskhub.tenant", victim, "AAAA"), ("app.user_id", victim, "")):
+        ctx.conn.execute("SELECT set_config(%s, %s, true), "
+                         "set_config('taskhub.tenant_proof', %s, true)", (name, value, proof))
+        seen = ctx.rows(f"SELECT {counts}")[0]
+        if any(seen.values()):
+            bad.append({"setting": name, "value": value or "(empty)", **seen})
+    ctx.execute("SELECT set_config('taskhub.tenant', '', true)")
     return Finding(len(bad), sample(bad, ctx.options))
 
 

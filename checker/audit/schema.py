@@ -10,7 +10,6 @@ from taskhub.settings import APP_ROLE, WORKER_ROLE
 family = Family("schema")
 
 TABLES = ("users", "password_history", "auth_sessions", "tasks", "task_events")
-TENANT_TABLES = ("tasks", "task_events")
 ROLES = (APP_ROLE, WORKER_ROLE)
 STATUSES = ("pending", "processing", "completed", "failed")
 # (child table, a column of the foreign key, parent table)
@@ -44,8 +43,9 @@ def cascade_foreign_keys(ctx: AuditContext) -> Finding:
 
 
 @family.check("row_level_security",
-              "row-level security is enabled and forced on tasks and task_events, each with a "
-              "policy for the application role")
+              "row-level security is enabled and forced on every taskhub table (users, "
+              "password_history, auth_sessions, tasks, task_events), each with a policy for "
+              "the application role")
 def row_level_security(ctx: AuditContext) -> Finding:
     """One violation per tenant table that is not enabled, forced and under a policy."""
     return ctx.finding("""
@@ -58,7 +58,7 @@ def row_level_security(ctx: AuditContext) -> Finding:
         WHERE c.oid IS NULL OR NOT c.relrowsecurity OR NOT c.relforcerowsecurity
            OR NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid
                           AND (0 = ANY (p.polroles) OR r.oid = ANY (p.polroles)))""",
-        {"tables": list(TENANT_TABLES), "app": APP_ROLE})
+        {"tables": list(TABLES), "app": APP_ROLE})
 
 
 @family.check("roles_confined",

@@ -85,6 +85,9 @@ def _drop_database(action: Action) -> None:
     with psycopg.connect(action["conninfo"], autocommit=True, connect_timeout=10) as conn:
         name = sql.Identifier(action["name"])
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        for suffix in ("app", "worker"):  # its runtime login roles (checker.access)
+            role = sql.Identifier(f"{action['name']}_{suffix}")
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
 
 
 def _rmtree(action: Action) -> None:

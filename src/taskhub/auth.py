@@ -25,9 +25,8 @@ from __future__ import annotations
 import secrets
 import uuid
 
-from sqlalchemy import Engine
-
 from taskhub import inputs, passwords, tokens
+from taskhub.db import Database
 from taskhub.errors import (
     Conflict,
     InvalidCredentials,
@@ -46,7 +45,7 @@ MAX_ATTEMPTS = 3
 """How often login and change_password start over when the hash changed under them."""
 
 
-def login(engine: Engine, settings: Settings, email: str, password: str) -> str:
+def login(db: Database, settings: Settings, email: str, password: str) -> str:
     """A signed access token; InvalidCredentials for an unknown email or a wrong password."""
     passwords.normalise(password, settings)  # InputTooLarge before any work
     try:
@@ -54,24 +53,25 @@ def login(engine: Engine, settings: Settings, email: str, password: str) -> str:
     except InvalidInput:
         email = ""  # matches no user: takes the dummy-hash path below
     for _ in range(MAX_ATTEMPTS):
-        with UnitOfWork.anonymous(engine) as uow:
-            user = uow.execute("SELECT id, password_hash FROM users WHERE lower(email) = :email",
-                               {"email": email}).one_or_none()  # uq_users_email_lower
+        with UnitOfWork.anonymous(db) as uow:
+            # The one narrow way to a user before a tenant is known (uq_users_email_lower).
+            user = uow.execute("SELECT id, password_hash FROM taskhub_login_lookup(:email)",
+                               {"email": email}).one_or_none()
         if user is None:
             passwords.verify_dummy(password, settings)
             raise InvalidCredentials("unknown email or wrong password")
         if not passwords.verify(user.password_hash, password, settings):
             raise InvalidCredentials("unknown email or wrong password")
-        token = _open_session(engine, settings, user.id, user.password_hash, password)
+        token = _open_session(db, settings, user.id, user.password_hash, password)
         if token is not None:
             return token
     raise Conflict("the password kept changing during sign-in; try again")
 
 
-def _open_session(engine: Engine, settings: Settings, user_id: uuid.UUID, verified_hash: str,
+def _open_session(db: Database, settings: Settings, user_id: uuid.UUID, verified_hash: str,
                   password: str) -> str | None:
     """The session of a verified login, or None when the hash changed since it was read."""
-    with UnitOfWork.anonymous(engine) as uow:
+    with UnitOfWork.account(db, user_id) as uow:
         user = uow.execute(
             "SELECT password_hash, must_change_password, "
             "       temp_password_expires_at <= clock_timestamp() AS temp_expired "
@@ -93,14 +93,14 @@ def _open_session(engine: Engine, settings: Settings, user_id: uuid.UUID, verifi
     return token
 
 
-def logout(engine: Engine, principal: Principal) -> None:
+def logout(db: Database, principal: Principal) -> None:
     """Revoke the principal's session (allowed for restricted sessions too)."""
-    with UnitOfWork.account(engine, principal.user_id) as uow:
+    with UnitOfWork.account(db, principal.user_id) as uow:
         tokens.revoke(uow, principal.user_id, principal.session_id)
         uow.commit()
 
 
-def change_password(engine: Engine, settings: Settings, principal: Principal,
+def change_password(db: Database, settings: Settings, principal: Principal,
                     old_password: str, new_password: str) -> None:
     """Replace the password after checking the old one, strength and history; ends all sessions.
 
@@ -108,7 +108,7 @@ def change_password(engine: Engine, settings: Settings, principal: Principal,
     """
     passwords.normalise(new_password, settings)
     for _ in range(MAX_ATTEMPTS):
-        with UnitOfWork.account(engine, principal.user_id) as uow:
+        with UnitOfWork.account(db, principal.user_id) as uow:
             user = uow.execute("SELECT email, password_hash FROM users WHERE id = :uid",
                                {"uid": principal.user_id}).one_or_none()
             recent = uow.execute(
@@ -125,17 +125,17 @@ def change_password(engine: Engine, settings: Settings, principal: Principal,
             raise PasswordReused("choose a password not among your last "
                                  f"{settings.password_history_depth}")
         new_hash = passwords.hash_password(new_password, settings)
-        if _replace_password(engine, settings, principal.user_id, user.password_hash, new_hash):
+        if _replace_password(db, settings, principal.user_id, user.password_hash, new_hash):
             return
     raise Conflict("the password kept changing during this change; try again")
 
 
-def _replace_password(engine: Engine, settings: Settings, user_id: uuid.UUID,
+def _replace_password(db: Database, settings: Settings, user_id: uuid.UUID,
                       verified_hash: str, new_hash: str) -> bool:
     """Store the new hash, its history entry and revoke every session, unless the stored hash
     is no longer the one verified (False). The history only changes along with the hash, so
     an unchanged hash also means the reuse check saw the current history."""
-    with UnitOfWork.account(engine, user_id) as uow:
+    with UnitOfWork.account(db, user_id) as uow:
         current = uow.execute("SELECT password_hash FROM users WHERE id = :uid "
                               "FOR NO KEY UPDATE", {"uid": user_id}).scalar_one_or_none()
         if current is None:
@@ -152,7 +152,7 @@ def _replace_password(engine: Engine, settings: Settings, user_id: uuid.UUID,
     return True
 
 
-def issue_temporary_password(engine: Engine, settings: Settings,
+def issue_temporary_password(db: Database, settings: Settings,
                              user_id: uuid.UUID | str) -> str:
     """An administrator's reset: a random password, returned once; ends all sessions.
 
@@ -161,7 +161,7 @@ def issue_temporary_password(engine: Engine, settings: Settings,
     user_id = inputs.uuid_of(user_id, "user id")
     temporary = secrets.token_urlsafe(TEMP_PASSWORD_BYTES)
     temporary_hash = passwords.hash_password(temporary, settings)  # before the transaction
-    with UnitOfWork.account(engine, user_id) as uow:
+    with UnitOfWork.account(db, user_id) as uow:
         updated = uow.execute(
             "UPDATE users SET password_hash = :hash, must_change_password = true, "
             "temp_password_expires_at = clock_timestamp() + make_interval(secs => :ttl), "

@@ -1,4 +1,4 @@
-"""Engines and URLs: every connection of the data layer uses psycopg 3.
+"""Engines, URLs and the `Database` the services take: every connection uses psycopg 3.
 
 The engines never log what could hold a secret, whatever the logging configuration: bound
 parameters are hidden (they include password hashes), and result rows (SQLAlchemy logs
@@ -9,6 +9,7 @@ engines' logger. Statements themselves are still logged at INFO.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, make_url
@@ -17,6 +18,7 @@ _DRIVERLESS = {"postgres", "postgresql", "postgresql+psycopg2"}
 LOGGING_NAME = "taskhub"
 ENGINE_LOGGER = f"sqlalchemy.engine.Engine.{LOGGING_NAME}"
 """The logger of every engine `make_engine` creates."""
+MIN_TENANT_KEY_BYTES = 32
 
 
 class _NoRows(logging.Filter):
@@ -60,3 +62,41 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     kwargs.setdefault("hide_parameters", True)
     kwargs.setdefault("logging_name", LOGGING_NAME)
     return create_engine(sqlalchemy_url(url), **kwargs)
+
+
+RUNTIME_ENGINE_DEFAULTS: dict[str, Any] = {
+    # No named prepared statements: a hostile `PREPARE` with psycopg's next name could
+    # otherwise stand in for a later unit of work's statement on the same connection.
+    "connect_args": {"prepare_threshold": None},
+}
+
+
+@dataclass(frozen=True)
+class Database:
+    """What the services use: a pool per runtime login role, and the tenant key.
+
+    `app` connects as the tenant role's login (a member of `taskhub_app`), `worker` as the
+    worker's (a member of `taskhub_worker`); neither is the owner. `tenant_key` proves to
+    the database which tenant a transaction acts for (see `taskhub.tenancy`).
+    """
+
+    app: Engine
+    worker: Engine
+    tenant_key: bytes = field(repr=False)
+
+    @classmethod
+    def connect(cls, app_url: str | URL, worker_url: str | URL, tenant_key: bytes,
+                **engine_kwargs: Any) -> Database:
+        """Both pools (created lazily by SQLAlchemy: nothing connects yet)."""
+        if len(tenant_key) < MIN_TENANT_KEY_BYTES:
+            raise ValueError(f"the tenant key must be at least {MIN_TENANT_KEY_BYTES} bytes")
+        options = {**RUNTIME_ENGINE_DEFAULTS, **engine_kwargs}
+        options["connect_args"] = {**RUNTIME_ENGINE_DEFAULTS["connect_args"],
+                                   **engine_kwargs.get("connect_args", {})}
+        return cls(make_engine(app_url, **options), make_engine(worker_url, **options),
+                   tenant_key)
+
+    def dispose(self) -> None:
+        """Close every pooled connection of both pools."""
+        self.app.dispose()
+        self.worker.dispose()

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from taskhub import inputs
+from taskhub.db import Database
 from taskhub.errors import (
     IllegalTransition,
     InputTooLarge,
@@ -66,7 +67,7 @@ class TaskRecord:
         return cls(**{**values, "status": Status(values["status"])})
 
 
-def create(engine: Engine, principal: Principal, title: str,
+def create(db: Database, principal: Principal, title: str,
            payload: dict[str, Any] | None = None) -> TaskRecord:
     """A new pending task (version 1) and its creation event, in one statement.
 
@@ -78,7 +79,7 @@ def create(engine: Engine, principal: Principal, title: str,
         raise InvalidInput("payload must be a JSON object")
     params = {"uid": principal.user_id, "title": _title(title),
               "payload": inputs.json_document(payload, "payload")}
-    with UnitOfWork.tenant(engine, principal) as uow:
+    with UnitOfWork.tenant(db, principal) as uow:
         try:
             row = uow.execute(
                 "WITH created AS ("
@@ -96,10 +97,10 @@ def create(engine: Engine, principal: Principal, title: str,
     return TaskRecord.from_row(row)
 
 
-def get(engine: Engine, principal: Principal, task_id: uuid.UUID | str) -> TaskRecord:
+def get(db: Database, principal: Principal, task_id: uuid.UUID | str) -> TaskRecord:
     """One of the principal's tasks; NotFound for anyone else's."""
     task_id = inputs.uuid_of(task_id, "task id")
-    with UnitOfWork.tenant(engine, principal) as uow:
+    with UnitOfWork.tenant(db, principal) as uow:
         row = uow.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = :id AND user_id = :uid",
                           {"id": task_id, "uid": principal.user_id}).one_or_none()
     if row is None:
@@ -107,7 +108,7 @@ def get(engine: Engine, principal: Principal, task_id: uuid.UUID | str) -> TaskR
     return TaskRecord.from_row(row)
 
 
-def list_tasks(engine: Engine, principal: Principal, status: Status | str | None = None,
+def list_tasks(db: Database, principal: Principal, status: Status | str | None = None,
                limit: int = 100) -> list[TaskRecord]:
     """The principal's tasks, oldest first, optionally only those in `status`."""
     try:
@@ -115,7 +116,7 @@ def list_tasks(engine: Engine, principal: Principal, status: Status | str | None
     except ValueError:
         raise InvalidInput(f"unknown status {status!r}") from None
     limit = inputs.count(limit, "limit", 1, MAX_LIST)
-    with UnitOfWork.tenant(engine, principal) as uow:
+    with UnitOfWork.tenant(db, principal) as uow:
         rows = uow.execute(
             f"SELECT {_COLUMNS} FROM tasks WHERE user_id = :uid "
             "AND (CAST(:status AS text) IS NULL OR status = :status) "
@@ -124,7 +125,7 @@ def list_tasks(engine: Engine, principal: Principal, status: Status | str | None
     return [TaskRecord.from_row(row) for row in rows]
 
 
-def update(engine: Engine, principal: Principal, task_id: uuid.UUID | str, *,
+def update(db: Database, principal: Principal, task_id: uuid.UUID | str, *,
            title: str | None = None, payload: dict[str, Any] | None = None) -> TaskRecord:
     """Change title and/or payload (never status or version)."""
     task_id = inputs.uuid_of(task_id, "task id")
@@ -133,7 +134,7 @@ def update(engine: Engine, principal: Principal, task_id: uuid.UUID | str, *,
     params = {"id": task_id, "uid": principal.user_id,
               "title": None if title is None else _title(title),
               "payload": None if payload is None else inputs.json_document(payload, "payload")}
-    with UnitOfWork.tenant(engine, principal) as uow:
+    with UnitOfWork.tenant(db, principal) as uow:
         row = uow.execute(
             "UPDATE tasks SET title = COALESCE(:title, title), "
             "payload = COALESCE(CAST(:payload AS jsonb), payload), updated_at = now() "
@@ -144,44 +145,44 @@ def update(engine: Engine, principal: Principal, task_id: uuid.UUID | str, *,
     return TaskRecord.from_row(row)
 
 
-def delete(engine: Engine, principal: Principal, task_id: uuid.UUID | str) -> None:
+def delete(db: Database, principal: Principal, task_id: uuid.UUID | str) -> None:
     """Delete one of the principal's tasks (its events go with it)."""
     task_id = inputs.uuid_of(task_id, "task id")
-    with UnitOfWork.tenant(engine, principal) as uow:
+    with UnitOfWork.tenant(db, principal) as uow:
         if uow.execute("DELETE FROM tasks WHERE id = :id AND user_id = :uid",
                        {"id": task_id, "uid": principal.user_id}).rowcount == 0:
             raise NotFound(f"task {task_id} not found")
         uow.commit()
 
 
-def start(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID | str) -> TaskRecord:
+def start(db: Database, actor: Principal | Worker, task_id: uuid.UUID | str) -> TaskRecord:
     """pending -> processing."""
-    return _transition(engine, actor, task_id, Status.PROCESSING)
+    return _transition(db, actor, task_id, Status.PROCESSING)
 
 
-def complete(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID | str,
+def complete(db: Database, actor: Principal | Worker, task_id: uuid.UUID | str,
              result: Any) -> TaskRecord:
     """processing -> completed, storing `result` (any JSON value but None)."""
     encoded = None if result is None else inputs.json_document(result, "result")
-    return _transition(engine, actor, task_id, Status.COMPLETED, result=encoded)
+    return _transition(db, actor, task_id, Status.COMPLETED, result=encoded)
 
 
-def fail(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID | str,
+def fail(db: Database, actor: Principal | Worker, task_id: uuid.UUID | str,
          error: str) -> TaskRecord:
     """processing -> failed, storing the error message (at most MAX_ERROR_CHARS)."""
     if len(inputs.text(error, "error")) > MAX_ERROR_CHARS:
         raise InputTooLarge(f"error longer than {MAX_ERROR_CHARS} characters")
-    return _transition(engine, actor, task_id, Status.FAILED, error=error)
+    return _transition(db, actor, task_id, Status.FAILED, error=error)
 
 
-def claim(engine: Engine, worker: Worker, n: int) -> list[TaskRecord]:
+def claim(db: Database, worker: Worker, n: int) -> list[TaskRecord]:
     """Move up to `n` of the oldest pending tasks (any tenant) to processing for `worker`.
 
     `FOR UPDATE SKIP LOCKED` lets concurrent workers claim disjoint tasks without waiting.
     """
     n = inputs.count(n, "the number of tasks to claim", 1, MAX_LIST)
     _actor(worker)
-    with UnitOfWork.worker(engine) as uow:
+    with UnitOfWork.worker(db) as uow:
         rows = uow.execute(
             "WITH picked AS ("
             "  SELECT id FROM tasks WHERE status = 'pending' ORDER BY created_at, id "
@@ -202,7 +203,7 @@ def claim(engine: Engine, worker: Worker, n: int) -> list[TaskRecord]:
 _MOVED = ", ".join(f"moved.{column}" for column in _COLUMNS.split(", "))
 
 
-def _transition(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID | str,
+def _transition(db: Database, actor: Principal | Worker, task_id: uuid.UUID | str,
                 to: Status, *, result: str | None = None,
                 error: str | None = None) -> TaskRecord:
     """Move a task to `to` in one statement: a conditional write and its event.
@@ -221,9 +222,9 @@ def _transition(engine: Engine, actor: Principal | Worker, task_id: uuid.UUID | 
     source = SOURCE[to]
     check_transition(source, to, result=result, error=error)
     if isinstance(actor, Worker):
-        uow, uid, tenant = UnitOfWork.worker(engine), None, ""
+        uow, uid, tenant = UnitOfWork.worker(db), None, ""
     else:
-        uow, uid, tenant = UnitOfWork.tenant(engine, actor), actor.user_id, "AND user_id = :uid"
+        uow, uid, tenant = UnitOfWork.tenant(db, actor), actor.user_id, "AND user_id = :uid"
     with uow:
         row = uow.execute(
             f"WITH seen AS (SELECT status FROM tasks WHERE id = :id {tenant}), "

@@ -14,8 +14,8 @@ from __future__ import annotations
 import uuid
 
 import jwt
-from sqlalchemy import Engine
 
+from taskhub.db import Database
 from taskhub.errors import ConfigurationError, InvalidToken
 from taskhub.principal import Principal
 from taskhub.settings import Settings
@@ -64,7 +64,7 @@ def issue(uow: UnitOfWork, settings: Settings, user_id: uuid.UUID) -> str:
     return jwt.encode(claims, key, algorithm=settings.jwt_algorithm)
 
 
-def verify(engine: Engine, settings: Settings, token: str) -> Principal:
+def verify(db: Database, settings: Settings, token: str) -> Principal:
     """The principal a token proves, or InvalidToken with the reason."""
     if not isinstance(token, str):
         raise InvalidToken("malformed")
@@ -87,7 +87,8 @@ def verify(engine: Engine, settings: Settings, token: str) -> Principal:
         user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["jti"])
     except (ValueError, TypeError, AttributeError):
         raise InvalidToken("malformed sub or jti") from None
-    with UnitOfWork.anonymous(engine) as uow:
+    # The signature proved `sub`: look the session up as that user (RLS shows no other's).
+    with UnitOfWork.account(db, user_id) as uow:
         row = uow.execute(
             "SELECT s.user_id, s.revoked_at IS NOT NULL AS revoked, "
             "       s.expires_at <= clock_timestamp() AS expired, "

@@ -1,19 +1,23 @@
 """The unit of work: the only way the services touch PostgreSQL.
 
-One `UnitOfWork` is one transaction on one pooled connection, under a non-owner role:
+One `UnitOfWork` is one transaction on one pooled connection of a runtime login role (never
+the owner's), so no statement on it can reach more than that role may:
 
-- `tenant(principal)` / `account(user_id)`: `taskhub_app` with `app.user_id` set, so row-level
-  security shows only that user's tasks and events (`tenant` also refuses restricted sessions);
-- `anonymous()`: `taskhub_app` without a tenant (sees no task at all), for login and token
-  checks that look a user up before anyone is known;
-- `worker()`: `taskhub_worker`, which may read and move every tenant's tasks.
+- `tenant(principal)` / `account(user_id)`: the tenant pool (`taskhub_app`), with the tenant
+  entered through `taskhub_enter_tenant(user_id, tag)` and a tag only the key's holder can
+  compute (`taskhub.tenancy`); row-level security then shows that user's rows and no other
+  (`tenant` also refuses restricted sessions);
+- `anonymous()`: the tenant pool with no tenant (sees no row of any table), for the one thing
+  done before anyone is known: looking up a login by email (`taskhub_login_lookup`);
+- `worker()`: the worker pool (`taskhub_worker`), which may read and move every tenant's tasks.
 
-Both settings are transaction-local (`set_config(..., true)`, what `SET LOCAL` does), so
-nothing leaks into the next user of the pooled connection, and both are set in every
-transaction, so nothing a session-level SET left on that connection leaks into this one.
-The transaction rolls back on exit unless `commit()` was called; after that the unit of
-work refuses further statements, which would otherwise run in a fresh transaction as the
-connecting (owner) role.
+The first statement pins, transaction-locally, the settings whose session value could change
+what this unit of work reads (`search_path` with `pg_temp` last, `row_security`); the proof
+of the tenant is bound to this backend and this transaction, so nothing a session-level SET
+left behind means anything. The COMMIT or ROLLBACK that ends it travels with a reset of the
+session (`RESET ALL`, cursors, listeners, advisory locks, prepared statements, temporary
+objects) in the same round trip, so nothing one unit of work left on the connection is there
+for the next. After it, the unit of work refuses further statements.
 """
 
 from __future__ import annotations
@@ -24,14 +28,28 @@ from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, RootTransaction, TextClause, text
+from psycopg import ConnectionInfo
+from psycopg.pq import TransactionStatus
+from sqlalchemy import Connection, CursorResult, RootTransaction, TextClause, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from taskhub.db import Database
 from taskhub.errors import PasswordChangeRequired, StorageError
 from taskhub.principal import Principal
 from taskhub.settings import APP_ROLE, WORKER_ROLE
+from taskhub.tenancy import tenant_tag
 
-_SET_CONTEXT = text("SELECT set_config('role', :role, true), set_config('app.user_id', :uid, true)")
+_PINNED = ("pg_catalog.set_config('search_path', 'public, pg_temp', true), "
+           "pg_catalog.set_config('row_security', 'on', true)")
+_ENTER_TENANT = text(f"SELECT public.taskhub_enter_tenant(:uid, :tag), {_PINNED}")
+_NO_TENANT = text(f"SELECT {_PINNED}")
+# One simple-protocol message: ending the transaction and DISCARD ALL's parts that may run
+# after it (DISCARD ALL itself refuses to run in a multi-statement message).
+_RESET = ("; RESET ALL; SET ROLE NONE; CLOSE ALL; UNLISTEN *; "
+          "SELECT pg_catalog.pg_advisory_unlock_all(); DEALLOCATE ALL; DISCARD PLANS; "
+          "DISCARD SEQUENCES; DISCARD TEMP")
+_COMMIT_AND_RESET = "COMMIT" + _RESET
+_ROLLBACK_AND_RESET = "ROLLBACK" + _RESET
 
 
 @lru_cache(maxsize=256)
@@ -43,47 +61,51 @@ def _statement(sql: str) -> TextClause:
 class UnitOfWork:
     """A context manager owning one transaction under one role (and maybe one tenant)."""
 
-    def __init__(self, engine: Engine, role: str, user_id: uuid.UUID | None = None) -> None:
+    def __init__(self, db: Database, role: str, user_id: uuid.UUID | None = None) -> None:
         if role not in (APP_ROLE, WORKER_ROLE):
             raise ValueError(f"unknown role {role!r}")
         if role == WORKER_ROLE and user_id is not None:
             raise ValueError("workers are not tenant-scoped")
-        self.engine, self.role, self.user_id = engine, role, user_id
+        self.db, self.role, self.user_id = db, role, user_id
         self._conn: Connection | None = None
         self._tx: RootTransaction | None = None
+        self._entered = False
 
     @classmethod
-    def tenant(cls, engine: Engine, principal: Principal) -> UnitOfWork:
+    def tenant(cls, db: Database, principal: Principal) -> UnitOfWork:
         """Tenant-scoped work for a signed-in user; refuses a temporary-password session."""
         if principal.must_change_password:
             raise PasswordChangeRequired("change the temporary password first")
-        return cls(engine, APP_ROLE, principal.user_id)
+        return cls(db, APP_ROLE, principal.user_id)
 
     @classmethod
-    def account(cls, engine: Engine, user_id: uuid.UUID) -> UnitOfWork:
+    def account(cls, db: Database, user_id: uuid.UUID) -> UnitOfWork:
         """Work on one user's own account rows (password, sessions), restricted or not."""
-        return cls(engine, APP_ROLE, user_id)
+        return cls(db, APP_ROLE, user_id)
 
     @classmethod
-    def anonymous(cls, engine: Engine) -> UnitOfWork:
-        """The application role with no tenant: users and sessions, but no task is visible."""
-        return cls(engine, APP_ROLE)
+    def anonymous(cls, db: Database) -> UnitOfWork:
+        """The tenant pool with no tenant: no row of any table is visible (login lookups only)."""
+        return cls(db, APP_ROLE)
 
     @classmethod
-    def worker(cls, engine: Engine) -> UnitOfWork:
-        """The worker role: every tenant's tasks, status changes only."""
-        return cls(engine, WORKER_ROLE)
+    def worker(cls, db: Database) -> UnitOfWork:
+        """The worker pool: every tenant's tasks, status changes only."""
+        return cls(db, WORKER_ROLE)
 
     def __enter__(self) -> UnitOfWork:
-        if self._conn is not None:
+        if self._entered:
             raise RuntimeError("a UnitOfWork can be entered only once")
+        self._entered = True
+        engine = self.db.worker if self.role == WORKER_ROLE else self.db.app
         try:
-            self._conn = self.engine.connect()
+            self._conn = engine.connect()
             self._tx = self._conn.begin()
-            # Both settings, every time (app.user_id is '' without a tenant), so whatever a
-            # session-level SET may have left on the pooled connection never applies here.
-            uid = "" if self.user_id is None else str(self.user_id)
-            self._conn.execute(_SET_CONTEXT, {"role": self.role, "uid": uid})
+            if self.user_id is None:
+                self._conn.execute(_NO_TENANT)
+            else:
+                tag = tenant_tag(self.db.tenant_key, self.user_id, _driver(self._conn).backend_pid)
+                self._conn.execute(_ENTER_TENANT, {"uid": self.user_id, "tag": tag})
         except SQLAlchemyError as exc:
             self._close()
             raise _storage_error(exc) from None
@@ -100,11 +122,17 @@ class UnitOfWork:
         """Commit the transaction; the unit of work is finished afterwards."""
         if self._tx is None or not self._tx.is_active:
             raise RuntimeError("nothing to commit")
+        if _driver(self._conn).transaction_status == TransactionStatus.INERROR:
+            # A COMMIT would roll back without an error: refuse to report it as committed.
+            self._close()
+            raise StorageError("the transaction had failed; nothing was committed")
         try:
-            self._tx.commit()
+            self._end(_COMMIT_AND_RESET)
         except SQLAlchemyError as exc:
             self._discard()
             raise _storage_error(exc, during_commit=True) from None
+        finally:
+            self._close()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -112,17 +140,24 @@ class UnitOfWork:
         if isinstance(exc, SQLAlchemyError):
             raise _storage_error(exc) from None
 
+    def _end(self, statement: str) -> None:
+        """End the transaction and reset the session in one round trip; SQLAlchemy's own
+        transaction then ends without a statement (psycopg sends nothing when idle)."""
+        assert self._conn is not None and self._tx is not None
+        self._conn.exec_driver_sql(statement)
+        self._tx.rollback()
+
     def _close(self) -> None:
         try:
             if self._tx is not None and self._tx.is_active:
-                self._tx.rollback()
+                self._end(_ROLLBACK_AND_RESET)
         except SQLAlchemyError:
             self._discard()
         finally:
             if self._conn is not None:
                 self._conn.close()
+                self._conn = None
             self._tx = None
-
 
     def _discard(self) -> None:
         """Close the connection instead of returning it to the pool.
@@ -134,6 +169,14 @@ class UnitOfWork:
         """
         if self._conn is not None:
             self._conn.invalidate()
+
+
+def _driver(conn: Connection | None) -> ConnectionInfo:
+    """psycopg's view of the connection (backend pid, transaction status): no round trip."""
+    assert conn is not None
+    dbapi: Any = conn.connection.dbapi_connection
+    info: ConnectionInfo = dbapi.info
+    return info
 
 
 def _storage_error(exc: SQLAlchemyError, *, during_commit: bool = False) -> StorageError:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from taskhub import inputs, passwords
+from taskhub.db import Database
 from taskhub.errors import EmailTaken, InputTooLarge, InvalidInput, NotFound
 from taskhub.principal import Principal
 from taskhub.settings import Settings
@@ -62,16 +63,20 @@ def normalise_email(email: str) -> str:
     return normal
 
 
-def register(engine: Engine, settings: Settings, email: str, password: str) -> UserRecord:
+def register(db: Database, settings: Settings, email: str, password: str) -> UserRecord:
     """Create a user; EmailTaken if the address exists in any case, WeakPassword if weak."""
     email = normalise_email(email)
     passwords.check_strength(password, email, settings)
     password_hash = passwords.hash_password(password, settings)
-    with UnitOfWork.anonymous(engine) as uow:
+    # The new account is its own tenant from its first row on: its id is chosen here, so
+    # the insert runs with that tenant entered, and row-level security admits nothing else.
+    user_id = uuid.uuid4()
+    with UnitOfWork.account(db, user_id) as uow:
         try:
             row = uow.execute(
-                "INSERT INTO users (email, password_hash) VALUES (:email, :hash) "
-                f"RETURNING {_COLUMNS}", {"email": email, "hash": password_hash}).one()
+                "INSERT INTO users (id, email, password_hash) VALUES (:uid, :email, :hash) "
+                f"RETURNING {_COLUMNS}",
+                {"uid": user_id, "email": email, "hash": password_hash}).one()
         except IntegrityError as exc:
             if sqlstate_of(exc) == UNIQUE_VIOLATION:
                 raise EmailTaken(f"{email} is already registered") from None
@@ -82,9 +87,9 @@ def register(engine: Engine, settings: Settings, email: str, password: str) -> U
     return UserRecord.from_row(row)
 
 
-def get(engine: Engine, principal: Principal) -> UserRecord:
+def get(db: Database, principal: Principal) -> UserRecord:
     """The signed-in user's own record."""
-    with UnitOfWork.tenant(engine, principal) as uow:
+    with UnitOfWork.tenant(db, principal) as uow:
         row = uow.execute(f"SELECT {_COLUMNS} FROM users WHERE id = :uid",
                           {"uid": principal.user_id}).one_or_none()
     if row is None:
@@ -92,10 +97,10 @@ def get(engine: Engine, principal: Principal) -> UserRecord:
     return UserRecord.from_row(row)
 
 
-def update_email(engine: Engine, principal: Principal, new_email: str) -> UserRecord:
+def update_email(db: Database, principal: Principal, new_email: str) -> UserRecord:
     """Change the signed-in user's email; EmailTaken if another user has it."""
     email = normalise_email(new_email)
-    with UnitOfWork.tenant(engine, principal) as uow:
+    with UnitOfWork.tenant(db, principal) as uow:
         try:
             row = uow.execute(
                 "UPDATE users SET email = :email, updated_at = now() WHERE id = :uid "
@@ -111,9 +116,9 @@ def update_email(engine: Engine, principal: Principal, new_email: str) -> UserRe
     return UserRecord.from_row(row)
 
 
-def delete(engine: Engine, principal: Principal) -> None:
+def delete(db: Database, principal: Principal) -> None:
     """Delete the signed-in user; foreign keys cascade to tasks, events, sessions, history."""
-    with UnitOfWork.tenant(engine, principal) as uow:
+    with UnitOfWork.tenant(db, principal) as uow:
         if uow.execute("DELETE FROM users WHERE id = :uid",
                        {"uid": principal.user_id}).rowcount == 0:
             raise NotFound("user not found")

@@ -6,9 +6,9 @@ import itertools
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import Engine
 
 from taskhub import auth, tokens, users
+from taskhub.db import Database
 from taskhub.settings import TEST_ARGON2, Settings
 from tests.integration.helpers import Account, password
 
@@ -22,7 +22,7 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def make_account(db_engine: Engine, settings: Settings) -> Callable[..., Account]:
+def make_account(db: Database, settings: Settings) -> Callable[..., Account]:
     """Register (with a unique email unless given) and sign in."""
     counter = itertools.count(1)
 
@@ -30,8 +30,8 @@ def make_account(db_engine: Engine, settings: Settings) -> Callable[..., Account
         n = next(counter)
         email = email or f"user{n}@example.com"
         pw = pw or password(n)
-        user = users.register(db_engine, settings, email, pw)
-        token = auth.login(db_engine, settings, email, pw)
-        return Account(user, pw, token, tokens.verify(db_engine, settings, token))
+        user = users.register(db, settings, email, pw)
+        token = auth.login(db, settings, email, pw)
+        return Account(user, pw, token, tokens.verify(db, settings, token))
 
     return make

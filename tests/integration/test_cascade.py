@@ -7,6 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine, text
 
 from taskhub import auth, tasks, tokens, users
+from taskhub.db import Database
 from taskhub.principal import Worker
 from taskhub.settings import Settings
 from tests.integration.helpers import Account, as_owner, password
@@ -28,22 +29,22 @@ def counts(engine: Engine, user_id: object) -> dict[str, int]:
                 for name, sql in TABLES.items()}
 
 
-def test_delete_user_leaves_nothing_behind(db_engine: Engine, settings: Settings,
+def test_delete_user_leaves_nothing_behind(db: Database, db_engine: Engine, settings: Settings,
                                            make_account: Callable[..., Account]) -> None:
     victim, bystander = make_account(), make_account()
     for principal in (victim.principal, bystander.principal):
-        done = tasks.create(db_engine, principal, "done")
-        tasks.start(db_engine, Worker("w"), done.id)
-        tasks.complete(db_engine, Worker("w"), done.id, [1])
-        tasks.create(db_engine, principal, "pending")
-    auth.change_password(db_engine, settings, victim.principal, victim.password, password(90))
-    token = auth.login(db_engine, settings, victim.user.email, password(90))
+        done = tasks.create(db, principal, "done")
+        tasks.start(db, Worker("w"), done.id)
+        tasks.complete(db, Worker("w"), done.id, [1])
+        tasks.create(db, principal, "pending")
+    auth.change_password(db, settings, victim.principal, victim.password, password(90))
+    token = auth.login(db, settings, victim.user.email, password(90))
 
     assert all(n > 0 for name, n in counts(db_engine, victim.user.id).items()
                if name != "task_events by task")
     others_before = counts(db_engine, bystander.user.id)
 
-    users.delete(db_engine, tokens.verify(db_engine, settings, token))
+    users.delete(db, tokens.verify(db, settings, token))
 
     assert counts(db_engine, victim.user.id) == dict.fromkeys(TABLES, 0)
     assert counts(db_engine, bystander.user.id) == others_before

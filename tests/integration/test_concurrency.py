@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import URL, Engine, text
 
 from taskhub import auth, passwords, tasks, tokens, users
-from taskhub.db import make_engine
+from taskhub.db import Database, make_engine
 from taskhub.errors import (
     Conflict,
     EmailTaken,
@@ -71,17 +71,17 @@ def all_at_once(engine: Engine, task_id: uuid.UUID, moves: list[Callable[[], Any
         return [future.result(timeout=30) for future in futures]
 
 
-def test_n_workers_moving_one_task_exactly_one_wins(
+def test_n_workers_moving_one_task_exactly_one_wins(db: Database,
         db_engine: Engine, make_account: Callable[..., Account]) -> None:
-    task = tasks.create(db_engine, make_account().principal, "contested")
+    task = tasks.create(db, make_account().principal, "contested")
     started = all_at_once(db_engine, task.id, [
-        lambda i=i: tasks.start(db_engine, Worker(f"w{i}"), task.id) for i in range(N)])
+        lambda i=i: tasks.start(db, Worker(f"w{i}"), task.id) for i in range(N)])
     assert sum(isinstance(o, tasks.TaskRecord) for o in started) == 1
     assert sum(isinstance(o, TransitionConflict) for o in started) == N - 1
 
     finished = all_at_once(db_engine, task.id, [
-        (lambda i=i: tasks.complete(db_engine, Worker(f"w{i}"), task.id, {"by": i}))
-        if i % 2 else (lambda i=i: tasks.fail(db_engine, Worker(f"w{i}"), task.id, f"w{i}"))
+        (lambda i=i: tasks.complete(db, Worker(f"w{i}"), task.id, {"by": i}))
+        if i % 2 else (lambda i=i: tasks.fail(db, Worker(f"w{i}"), task.id, f"w{i}"))
         for i in range(N)])
     winners = [o for o in finished if isinstance(o, tasks.TaskRecord)]
     assert len(winners) == 1
@@ -91,7 +91,8 @@ def test_n_workers_moving_one_task_exactly_one_wins(
     assert ledger_violations(db_engine) == []
 
 
-def test_n_workers_free_running(db_engine: Engine, make_account: Callable[..., Account]) -> None:
+def test_n_workers_free_running(db: Database,
+                                db_engine: Engine, make_account: Callable[..., Account]) -> None:
     """No choreography: N threads released by a barrier start the same task, ten times over.
 
     Exactly one wins. A loser that read `pending` before the winner committed gets
@@ -100,13 +101,13 @@ def test_n_workers_free_running(db_engine: Engine, make_account: Callable[..., A
     """
     owner = make_account().principal
     for round_ in range(10):
-        task = tasks.create(db_engine, owner, f"round {round_}")
+        task = tasks.create(db, owner, f"round {round_}")
         barrier = threading.Barrier(N)
 
         def attempt(name: str, task_id: uuid.UUID = task.id,
                     barrier: threading.Barrier = barrier) -> Any:
             barrier.wait()
-            return outcome(lambda: tasks.start(db_engine, Worker(name), task_id))
+            return outcome(lambda: tasks.start(db, Worker(name), task_id))
 
         with ThreadPoolExecutor(N) as pool:
             outcomes = list(pool.map(attempt, [f"w{i}" for i in range(N)]))
@@ -117,35 +118,35 @@ def test_n_workers_free_running(db_engine: Engine, make_account: Callable[..., A
     assert ledger_violations(db_engine) == []
 
 
-def test_user_edits_racing_worker_updates_lose_nothing(
+def test_user_edits_racing_worker_updates_lose_nothing(db: Database,
         db_engine: Engine, make_account: Callable[..., Account]) -> None:
     owner = make_account().principal
-    ids = [tasks.create(db_engine, owner, f"t{i}", {"v": 0}).id for i in range(10)]
+    ids = [tasks.create(db, owner, f"t{i}", {"v": 0}).id for i in range(10)]
     barrier = threading.Barrier(2)
 
     def edit() -> None:
         for i, task_id in enumerate(ids):
             barrier.wait()
-            tasks.update(db_engine, owner, task_id, title=f"edited {i}", payload={"v": i})
+            tasks.update(db, owner, task_id, title=f"edited {i}", payload={"v": i})
 
     def work() -> None:
         for task_id in ids:
             barrier.wait()
-            tasks.start(db_engine, Worker("w"), task_id)
-            tasks.complete(db_engine, Worker("w"), task_id, {"done": str(task_id)})
+            tasks.start(db, Worker("w"), task_id)
+            tasks.complete(db, Worker("w"), task_id, {"done": str(task_id)})
 
     with ThreadPoolExecutor(2) as pool:
         for future in [pool.submit(edit), pool.submit(work)]:
             future.result(timeout=60)
     for i, task_id in enumerate(ids):
-        final = tasks.get(db_engine, owner, task_id)
+        final = tasks.get(db, owner, task_id)
         assert (final.title, final.payload) == (f"edited {i}", {"v": i})
         assert (final.status, final.result, final.version) == (
             Status.COMPLETED, {"done": str(task_id)}, 3)
     assert ledger_violations(db_engine) == []
 
 
-def test_parallel_logins_open_distinct_sessions_and_rehash_once(
+def test_parallel_logins_open_distinct_sessions_and_rehash_once(db: Database,
         db_engine: Engine, settings: Settings, make_account: Callable[..., Account]) -> None:
     account = make_account()
     old = passwords.hash_password(account.password, replace(settings, argon2=OTHER_ARGON2))
@@ -156,13 +157,13 @@ def test_parallel_logins_open_distinct_sessions_and_rehash_once(
 
     def login(_: int) -> str:
         barrier.wait()
-        return auth.login(db_engine, settings, account.user.email, account.password)
+        return auth.login(db, settings, account.user.email, account.password)
 
     with after_write(db_engine) as writes, ThreadPoolExecutor(N) as pool:
         issued = list(pool.map(login, range(N)))
     rehashes = [w for w in writes if w.startswith("UPDATE users SET password_hash")]
     assert len(rehashes) == 1
-    sessions = {tokens.verify(db_engine, settings, token).session_id for token in issued}
+    sessions = {tokens.verify(db, settings, token).session_id for token in issued}
     assert len(sessions) == N
     assert count(db_engine, "SELECT count(*) FROM auth_sessions WHERE user_id = :u "
                             "AND revoked_at IS NULL", u=account.user.id) == N + 1
@@ -172,8 +173,8 @@ def test_parallel_logins_open_distinct_sessions_and_rehash_once(
     assert not passwords.needs_rehash(stored, settings)
 
 
-def test_argon2_runs_with_no_transaction_open_and_the_row_unlocked(
-        db_engine: Engine, held: Engine, settings: Settings, make_account: Callable[..., Account],
+def test_argon2_runs_with_no_transaction_open_and_the_row_unlocked(db: Database,
+        held: Engine, settings: Settings, make_account: Callable[..., Account],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Every Argon2id verification and hash of a login, a password change, a temporary
     password and a registration happens while the service holds no transaction and no lock
@@ -199,17 +200,17 @@ def test_argon2_runs_with_no_transaction_open_and_the_row_unlocked(
 
     monkeypatch.setattr(passwords, "verify", watched(passwords.verify))
     monkeypatch.setattr(passwords, "hash_password", watched(passwords.hash_password))
-    auth.login(db_engine, settings, account.user.email, account.password)
-    auth.change_password(db_engine, settings, account.principal, account.password, password(60))
-    auth.issue_temporary_password(db_engine, settings, account.user.id)
-    users.register(db_engine, settings, "argon2.outside@example.com", password(62))
+    auth.login(db, settings, account.user.email, account.password)
+    auth.change_password(db, settings, account.principal, account.password, password(60))
+    auth.issue_temporary_password(db, settings, account.user.id)
+    users.register(db, settings, "argon2.outside@example.com", password(62))
     # login: one verification; change: the old password, the history check, the new hash;
     # the temporary password's hash; the registration's hash
     assert len(open_transactions) >= 5 and set(open_transactions) == {0}
 
 
 @pytest.mark.parametrize("operation", ["login", "change_password"])
-def test_a_hash_that_keeps_changing_ends_in_a_conflict_and_changes_nothing(
+def test_a_hash_that_keeps_changing_ends_in_a_conflict_and_changes_nothing(db: Database,
         db_engine: Engine, settings: Settings, make_account: Callable[..., Account],
         monkeypatch: pytest.MonkeyPatch, operation: str) -> None:
     """After each verification someone else re-hashes the password (as a racing login
@@ -229,18 +230,18 @@ def test_a_hash_that_keeps_changing_ends_in_a_conflict_and_changes_nothing(
     monkeypatch.setattr(passwords, "verify", verify_then_rehash)
     with pytest.raises(Conflict):
         if operation == "login":
-            auth.login(db_engine, settings, account.user.email, account.password)
+            auth.login(db, settings, account.user.email, account.password)
         else:
-            auth.change_password(db_engine, settings, account.principal, account.password,
+            auth.change_password(db, settings, account.principal, account.password,
                                  password(61))
     assert len(attempts) == auth.MAX_ATTEMPTS
     monkeypatch.undo()
     assert count(db_engine, "SELECT count(*) FROM auth_sessions WHERE user_id = :u "
                             "AND revoked_at IS NULL", u=account.user.id) == 1
-    auth.login(db_engine, settings, account.user.email, account.password)  # still the password
+    auth.login(db, settings, account.user.email, account.password)  # still the password
 
 
-def test_one_email_registered_concurrently_in_different_cases(
+def test_one_email_registered_concurrently_in_different_cases(db: Database,
         db_engine: Engine, held: Engine, settings: Settings) -> None:
     """The first registration holds its new row uncommitted; the others queue on the unique
     index; once it commits, each of them gets EmailTaken."""
@@ -249,7 +250,7 @@ def test_one_email_registered_concurrently_in_different_cases(
     with Pause(held, "before_commit") as pause, ThreadPoolExecutor(len(variants)) as pool:
         first = in_thread(pool, lambda: users.register(held, settings, variants[0], password(1)))
         pause.wait_reached()
-        others = [in_thread(pool, lambda e=e: users.register(db_engine, settings, e, password(2)))
+        others = [in_thread(pool, lambda e=e: users.register(db, settings, e, password(2)))
                   for e in variants[1:]]
         wait_for_lock_waiters(db_engine, len(others))
         pause.release()
@@ -260,8 +261,8 @@ def test_one_email_registered_concurrently_in_different_cases(
     assert count(db_engine, "SELECT count(*) FROM password_history") == 1
 
 
-def test_one_email_registered_concurrently_free_running(
-        db_engine: Engine, settings: Settings) -> None:
+def test_one_email_registered_concurrently_free_running(db: Database,
+        settings: Settings) -> None:
     for round_ in range(3):
         emails = [f"Round{round_}@Example.com", f"round{round_}@example.com",
                   f"ROUND{round_}@EXAMPLE.COM", f"round{round_}@EXAMPLE.com"]
@@ -269,7 +270,7 @@ def test_one_email_registered_concurrently_free_running(
 
         def register(email: str, barrier: threading.Barrier = barrier) -> Any:
             barrier.wait()
-            return outcome(lambda: users.register(db_engine, settings, email, password(3)))
+            return outcome(lambda: users.register(db, settings, email, password(3)))
 
         with ThreadPoolExecutor(len(emails)) as pool:
             outcomes = list(pool.map(register, emails))
@@ -277,34 +278,34 @@ def test_one_email_registered_concurrently_free_running(
         assert sum(isinstance(o, EmailTaken) for o in outcomes) == len(emails) - 1
 
 
-def test_user_deleted_while_its_tasks_are_processed(
+def test_user_deleted_while_its_tasks_are_processed(db: Database,
         db_engine: Engine, make_account: Callable[..., Account]) -> None:
     """Workers claim and finish tasks and the tenant keeps creating them while the user is
     deleted: afterwards nothing of the user is left, the bystander's tasks are all done, and
     every failure was a clear NotFound or TransitionConflict (never a StorageError)."""
     doomed, bystander = make_account().principal, make_account().principal
     for i in range(30):
-        tasks.create(db_engine, doomed, f"doomed {i}")
+        tasks.create(db, doomed, f"doomed {i}")
     for i in range(10):
-        tasks.create(db_engine, bystander, f"kept {i}")
+        tasks.create(db, bystander, f"kept {i}")
     errors: list[TaskhubError] = []
     stop = threading.Event()
 
     def worker(name: str) -> None:
         while True:
-            claimed = tasks.claim(db_engine, Worker(name), 2)
+            claimed = tasks.claim(db, Worker(name), 2)
             if not claimed and stop.is_set():
                 return
             for task in claimed:
                 try:
-                    tasks.complete(db_engine, Worker(name), task.id, {"by": name})
+                    tasks.complete(db, Worker(name), task.id, {"by": name})
                 except (NotFound, TransitionConflict) as exc:
                     errors.append(exc)
 
     def tenant(principal: Principal) -> None:
         for i in range(500):
             try:
-                tasks.create(db_engine, principal, f"late {i}")
+                tasks.create(db, principal, f"late {i}")
             except NotFound as exc:
                 errors.append(exc)
                 return
@@ -318,7 +319,7 @@ def test_user_deleted_while_its_tasks_are_processed(
                                    "'completed'", u=doomed.user_id) < 5:
                 assert time.monotonic() < deadline
                 time.sleep(0.005)
-            users.delete(db_engine, doomed)
+            users.delete(db, doomed)
             creator.result(timeout=30)
         finally:
             stop.set()  # the workers drain the queue and return, whatever happened here
@@ -330,11 +331,11 @@ def test_user_deleted_while_its_tasks_are_processed(
     for table in ("tasks", "task_events", "auth_sessions", "password_history"):
         assert count(db_engine, f"SELECT count(*) FROM {table} WHERE user_id = :u",
                      u=doomed.user_id) == 0
-    assert {t.status for t in tasks.list_tasks(db_engine, bystander)} == {Status.COMPLETED}
+    assert {t.status for t in tasks.list_tasks(db, bystander)} == {Status.COMPLETED}
     assert ledger_violations(db_engine) == []
 
 
-def test_password_change_racing_logins_leaves_no_old_session_alive(
+def test_password_change_racing_logins_leaves_no_old_session_alive(db: Database,
         db_engine: Engine, settings: Settings, make_account: Callable[..., Account]) -> None:
     """Logins with the old password run in a loop while the password changes: every session
     they obtained is dead afterwards, and once the change committed they all fail."""
@@ -345,7 +346,7 @@ def test_password_change_racing_logins_leaves_no_old_session_alive(
 
     def log_in_until_refused() -> None:
         for _ in range(200):
-            result = outcome(lambda: auth.login(db_engine, settings, account.user.email,
+            result = outcome(lambda: auth.login(db, settings, account.user.email,
                                                 account.password))
             with lock:
                 (issued if isinstance(result, str) else outcomes).append(result)
@@ -358,7 +359,7 @@ def test_password_change_racing_logins_leaves_no_old_session_alive(
         while len(issued) < 8:  # the logins are under way
             assert time.monotonic() < deadline
             time.sleep(0.001)
-        auth.change_password(db_engine, settings, account.principal, account.password,
+        auth.change_password(db, settings, account.principal, account.password,
                              password(80))
         for future in logins:
             future.result(timeout=30)
@@ -366,8 +367,8 @@ def test_password_change_racing_logins_leaves_no_old_session_alive(
     assert len(outcomes) == 4 and all(isinstance(o, InvalidCredentials) for o in outcomes)
     for token in [account.token, *issued]:
         with pytest.raises(InvalidToken):
-            tokens.verify(db_engine, settings, token)
+            tokens.verify(db, settings, token)
     assert count(db_engine, "SELECT count(*) FROM auth_sessions s JOIN users u ON "
                             "u.id = s.user_id WHERE s.revoked_at IS NULL") == 0
-    tokens.verify(db_engine, settings,
-                  auth.login(db_engine, settings, account.user.email, password(80)))
+    tokens.verify(db, settings,
+                  auth.login(db, settings, account.user.email, password(80)))

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from taskhub import tasks
+from taskhub.db import Database
 from taskhub.principal import Worker
 from taskhub.settings import APP_ROLE, WORKER_ROLE
 from tests.integration.helpers import Account
@@ -126,10 +127,10 @@ CASES = {
 
 
 @pytest.fixture
-def scene(db_engine: Engine, make_account: Callable[..., Account]) -> Scene:
+def scene(db: Database, make_account: Callable[..., Account]) -> Scene:
     a, b = make_account(), make_account()
-    pending = tasks.create(db_engine, a.principal, "pending")
-    processing = tasks.start(db_engine, Worker("w"), tasks.create(db_engine, a.principal, "p").id)
+    pending = tasks.create(db, a.principal, "pending")
+    processing = tasks.start(db, Worker("w"), tasks.create(db, a.principal, "p").id)
     return Scene(a.user.id, b.user.id, a.user.email, b.user.email, pending.id, processing.id,
                  uuid.uuid4())
 

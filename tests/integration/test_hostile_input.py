@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from taskhub import auth, tasks, users
+from taskhub.db import Database
 from taskhub.errors import (
     InputTooLarge,
     InvalidCredentials,
@@ -32,16 +33,16 @@ def account(make_account: Callable[..., Account]) -> Account:
     return make_account()
 
 
-def test_a_megabyte_password_costs_no_argon2_and_no_database(
+def test_a_megabyte_password_costs_no_argon2_and_no_database(db: Database,
         db_engine: Engine, settings: Settings, account: Account,
         monkeypatch: pytest.MonkeyPatch) -> None:
     argon2 = spy_on_argon2(monkeypatch)
     before = snapshot(db_engine)
     attempts: list[Callable[[], object]] = [
-        lambda: users.register(db_engine, settings, "new@example.com", MEGABYTE),
-        lambda: auth.login(db_engine, settings, account.user.email, MEGABYTE),
-        lambda: auth.login(db_engine, settings, "nobody@example.com", MEGABYTE),
-        lambda: auth.change_password(db_engine, settings, account.principal, account.password,
+        lambda: users.register(db, settings, "new@example.com", MEGABYTE),
+        lambda: auth.login(db, settings, account.user.email, MEGABYTE),
+        lambda: auth.login(db, settings, "nobody@example.com", MEGABYTE),
+        lambda: auth.change_password(db, settings, account.principal, account.password,
                                      MEGABYTE),
     ]
     with statements(db_engine) as sent:
@@ -52,48 +53,48 @@ def test_a_megabyte_password_costs_no_argon2_and_no_database(
     assert snapshot(db_engine) == before
 
 
-def test_a_megabyte_old_password_is_refused_before_verification(
+def test_a_megabyte_old_password_is_refused_before_verification(db: Database,
         db_engine: Engine, settings: Settings, account: Account,
         monkeypatch: pytest.MonkeyPatch) -> None:
     argon2 = spy_on_argon2(monkeypatch)
     before = snapshot(db_engine)
     with pytest.raises(InputTooLarge):
-        auth.change_password(db_engine, settings, account.principal, MEGABYTE, password(9))
+        auth.change_password(db, settings, account.principal, MEGABYTE, password(9))
     assert argon2.calls == [] and snapshot(db_engine) == before
 
 
-def test_megabyte_email_title_and_error(db_engine: Engine, settings: Settings,
+def test_megabyte_email_title_and_error(db: Database, db_engine: Engine, settings: Settings,
                                         account: Account) -> None:
     huge = "a" * 1_000_000
     before = snapshot(db_engine)
     with pytest.raises(InputTooLarge):
-        users.register(db_engine, settings, huge + "@example.com", password(5))
+        users.register(db, settings, huge + "@example.com", password(5))
     with pytest.raises(InputTooLarge):
-        users.update_email(db_engine, account.principal, huge + "@example.com")
+        users.update_email(db, account.principal, huge + "@example.com")
     with pytest.raises(InvalidCredentials):  # an unknown email, like any other
-        auth.login(db_engine, settings, huge + "@example.com", account.password)
+        auth.login(db, settings, huge + "@example.com", account.password)
     with pytest.raises(InputTooLarge):
-        tasks.create(db_engine, account.principal, huge)
-    task = tasks.start(db_engine, Worker("w"), tasks.create(db_engine, account.principal, "t").id)
+        tasks.create(db, account.principal, huge)
+    task = tasks.start(db, Worker("w"), tasks.create(db, account.principal, "t").id)
     with pytest.raises(InputTooLarge, match="error longer than"):
-        tasks.fail(db_engine, Worker("w"), task.id, huge)
+        tasks.fail(db, Worker("w"), task.id, huge)
     with pytest.raises(InputTooLarge):
-        tasks.complete(db_engine, Worker("w"), task.id, {"log": huge})
+        tasks.complete(db, Worker("w"), task.id, {"log": huge})
     with as_owner(db_engine) as conn:
         assert conn.execute(text("SELECT status FROM tasks WHERE id = :t"),
                             {"t": task.id}).scalar_one() == "processing"
     assert snapshot(db_engine)["users"] == before["users"]
 
 
-def test_empty_email_and_password(db_engine: Engine, settings: Settings,
+def test_empty_email_and_password(db: Database, settings: Settings,
                                   account: Account) -> None:
     with pytest.raises(WeakPassword, match="empty"):
-        users.register(db_engine, settings, "empty@example.com", "")
+        users.register(db, settings, "empty@example.com", "")
     for email, secret in (("", account.password), (account.user.email, ""), ("", "")):
         with pytest.raises(InvalidCredentials):
-            auth.login(db_engine, settings, email, secret)
+            auth.login(db, settings, email, secret)
     with pytest.raises(WeakPassword):
-        auth.change_password(db_engine, settings, account.principal, account.password, "")
+        auth.change_password(db, settings, account.principal, account.password, "")
 
 
 @pytest.mark.parametrize(("registered", "typed"), [
@@ -104,11 +105,11 @@ def test_empty_email_and_password(db_engine: Engine, settings: Settings,
     ("\ufb01ne-harbor-quietly-tangerine", "fine-harbor-quietly-tangerine"),  # ligature
     ("\u212bngstrom-harbor-quietly", "\u00c5ngstrom-harbor-quietly"),  # angstrom sign
 ])
-def test_nfkc_equivalent_passwords_log_in(db_engine: Engine, settings: Settings,
+def test_nfkc_equivalent_passwords_log_in(db: Database, settings: Settings,
                                           registered: str, typed: str) -> None:
-    users.register(db_engine, settings, "nfkc@example.com", registered)
-    auth.login(db_engine, settings, "nfkc@example.com", typed)
-    auth.login(db_engine, settings, "nfkc@example.com", registered)
+    users.register(db, settings, "nfkc@example.com", registered)
+    auth.login(db, settings, "nfkc@example.com", typed)
+    auth.login(db, settings, "nfkc@example.com", registered)
 
 
 @pytest.mark.parametrize("lookalike", [
@@ -116,40 +117,40 @@ def test_nfkc_equivalent_passwords_log_in(db_engine: Engine, settings: Settings,
     "CAFE-harbor-quietly-tangerine",  # case is not folded
     "cafe-harbor-quietly-tangerine\u200b",  # a zero-width space survives NFKC
 ])
-def test_lookalikes_that_nfkc_keeps_apart_do_not(db_engine: Engine, settings: Settings,
+def test_lookalikes_that_nfkc_keeps_apart_do_not(db: Database, settings: Settings,
                                                  lookalike: str) -> None:
-    users.register(db_engine, settings, "apart@example.com", "cafe-harbor-quietly-tangerine")
+    users.register(db, settings, "apart@example.com", "cafe-harbor-quietly-tangerine")
     with pytest.raises(InvalidCredentials):
-        auth.login(db_engine, settings, "apart@example.com", lookalike)
+        auth.login(db, settings, "apart@example.com", lookalike)
 
 
-def test_email_is_nfkc_normalised(db_engine: Engine, settings: Settings) -> None:
-    user = users.register(db_engine, settings, "\uff21lice\uff20Example.com", password(3))
+def test_email_is_nfkc_normalised(db: Database, settings: Settings) -> None:
+    user = users.register(db, settings, "\uff21lice\uff20Example.com", password(3))
     assert user.email == "alice@example.com"
-    auth.login(db_engine, settings, "ALICE@example.com", password(3))
+    auth.login(db, settings, "ALICE@example.com", password(3))
 
 
-def test_sql_metacharacters_are_stored_verbatim(db_engine: Engine, settings: Settings,
+def test_sql_metacharacters_are_stored_verbatim(db: Database, db_engine: Engine, settings: Settings,
                                                 account: Account) -> None:
     """Every text field takes them as data (bound parameters, never SQL): stored and read
     back exactly, and nothing else in the database changes."""
     for n, meta in enumerate(SQL_METACHARACTERS):
         local = "".join(c for c in meta if not c.isspace() and c != "@")
-        user = users.register(db_engine, settings, f"{local}{n}@example.com", password(7))
+        user = users.register(db, settings, f"{local}{n}@example.com", password(7))
         assert user.email == f"{local}{n}@example.com".lower()
-        auth.login(db_engine, settings, user.email, password(7))
+        auth.login(db, settings, user.email, password(7))
 
-        task = tasks.create(db_engine, account.principal, f"t{meta}", {meta: meta, "k": [meta]})
+        task = tasks.create(db, account.principal, f"t{meta}", {meta: meta, "k": [meta]})
         assert (task.title, task.payload) == (f"t{meta}", {meta: meta, "k": [meta]})
-        assert tasks.update(db_engine, account.principal, task.id,
+        assert tasks.update(db, account.principal, task.id,
                             title=f"{meta}u").title == f"{meta}u"
-        tasks.start(db_engine, Worker(f"w{meta}"), task.id)
-        done = tasks.complete(db_engine, Worker(f"w{meta}"), task.id, {meta: [meta]})
+        tasks.start(db, Worker(f"w{meta}"), task.id)
+        done = tasks.complete(db, Worker(f"w{meta}"), task.id, {meta: [meta]})
         assert done.result == {meta: [meta]}
-        assert tasks.get(db_engine, account.principal, task.id) == done
-        other = tasks.start(db_engine, Worker("w"),
-                            tasks.create(db_engine, account.principal, "f").id)
-        assert tasks.fail(db_engine, Worker("w"), other.id, f"boom {meta}").error \
+        assert tasks.get(db, account.principal, task.id) == done
+        other = tasks.start(db, Worker("w"),
+                            tasks.create(db, account.principal, "f").id)
+        assert tasks.fail(db, Worker("w"), other.id, f"boom {meta}").error \
             == f"boom {meta}"
         with as_owner(db_engine) as conn:
             assert conn.execute(text("SELECT actor FROM task_events WHERE task_id = :t "
@@ -165,27 +166,27 @@ UNSTORABLE = {"NUL": "a\x00b", "lone surrogate": "a\ud800b"}
 
 
 @pytest.mark.parametrize("kind", UNSTORABLE)
-def test_unstorable_text_is_refused_everywhere(db_engine: Engine, settings: Settings,
+def test_unstorable_text_is_refused_everywhere(db: Database, db_engine: Engine, settings: Settings,
                                                account: Account, kind: str) -> None:
     bad = UNSTORABLE[kind]
-    pending = tasks.create(db_engine, account.principal, "pending")
-    running = tasks.start(db_engine, Worker("w"),
-                          tasks.create(db_engine, account.principal, "running").id)
+    pending = tasks.create(db, account.principal, "pending")
+    running = tasks.start(db, Worker("w"),
+                          tasks.create(db, account.principal, "running").id)
     me = account.principal
     attempts: dict[str, Callable[[], object]] = {
-        "register email": lambda: users.register(db_engine, settings, f"{bad}@x.org",
+        "register email": lambda: users.register(db, settings, f"{bad}@x.org",
                                                  password(8)),
-        "update email": lambda: users.update_email(db_engine, me, f"{bad}@x.org"),
-        "create title": lambda: tasks.create(db_engine, me, bad),
-        "payload key": lambda: tasks.create(db_engine, me, "t", {bad: 1}),
-        "payload value": lambda: tasks.create(db_engine, me, "t", {"k": [bad]}),
-        "update title": lambda: tasks.update(db_engine, me, pending.id, title=bad),
-        "update payload": lambda: tasks.update(db_engine, me, pending.id, payload={"k": bad}),
-        "worker name": lambda: tasks.start(db_engine, Worker(bad), pending.id),
-        "claim by": lambda: tasks.claim(db_engine, Worker(bad), 1),
-        "error": lambda: tasks.fail(db_engine, Worker("w"), running.id, bad),
-        "result": lambda: tasks.complete(db_engine, Worker("w"), running.id, bad),
-        "list status": lambda: tasks.list_tasks(db_engine, me, bad),
+        "update email": lambda: users.update_email(db, me, f"{bad}@x.org"),
+        "create title": lambda: tasks.create(db, me, bad),
+        "payload key": lambda: tasks.create(db, me, "t", {bad: 1}),
+        "payload value": lambda: tasks.create(db, me, "t", {"k": [bad]}),
+        "update title": lambda: tasks.update(db, me, pending.id, title=bad),
+        "update payload": lambda: tasks.update(db, me, pending.id, payload={"k": bad}),
+        "worker name": lambda: tasks.start(db, Worker(bad), pending.id),
+        "claim by": lambda: tasks.claim(db, Worker(bad), 1),
+        "error": lambda: tasks.fail(db, Worker("w"), running.id, bad),
+        "result": lambda: tasks.complete(db, Worker("w"), running.id, bad),
+        "list status": lambda: tasks.list_tasks(db, me, bad),
     }
     before = snapshot(db_engine)
     with statements(db_engine) as sent:
@@ -197,40 +198,40 @@ def test_unstorable_text_is_refused_everywhere(db_engine: Engine, settings: Sett
     assert sent == []  # refused before the database
     assert snapshot(db_engine) == before
     if kind == "NUL":  # a password may hold NUL (Argon2 takes its length; see unit tests)
-        users.register(db_engine, settings, "nul@example.com", f"{password(8)}{bad}")
+        users.register(db, settings, "nul@example.com", f"{password(8)}{bad}")
         with pytest.raises(InvalidCredentials):
-            auth.login(db_engine, settings, "nul@example.com", password(8) + "a")
-        auth.login(db_engine, settings, "nul@example.com", f"{password(8)}{bad}")
+            auth.login(db, settings, "nul@example.com", password(8) + "a")
+        auth.login(db, settings, "nul@example.com", f"{password(8)}{bad}")
     else:
         with pytest.raises(InvalidInput, match="surrogate"):
-            users.register(db_engine, settings, "surrogate@example.com", password(8) + bad)
+            users.register(db, settings, "surrogate@example.com", password(8) + bad)
         with pytest.raises(InvalidInput, match="surrogate"):
-            auth.login(db_engine, settings, account.user.email, bad)
+            auth.login(db, settings, account.user.email, bad)
 
 
 @pytest.mark.parametrize("email", ["a\x01b@example.com", "ab@exa\x7fmple.com",
                                    "a\u0085b@example.com", "\x1b[31m@example.com"])
-def test_control_characters_in_emails_refused(db_engine: Engine, settings: Settings,
+def test_control_characters_in_emails_refused(db: Database, settings: Settings,
                                               email: str) -> None:
     with pytest.raises(InvalidInput, match="local@domain"):
-        users.register(db_engine, settings, email, password(4))
+        users.register(db, settings, email, password(4))
 
 
 BAD_IDS: list[Any] = ["not-a-uuid", "", "'; DROP TABLE tasks; --", "\x00", "1" * 10_000, 5,
                       None, b"0123456789abcdef", ["x"]]
 
 
-def test_ids_that_are_not_uuids(db_engine: Engine, settings: Settings,
+def test_ids_that_are_not_uuids(db: Database, db_engine: Engine, settings: Settings,
                                 account: Account) -> None:
     me, worker = account.principal, Worker("w")
     attempts: list[Callable[[Any], object]] = [
-        lambda bad: tasks.get(db_engine, me, bad),
-        lambda bad: tasks.update(db_engine, me, bad, title="x"),
-        lambda bad: tasks.delete(db_engine, me, bad),
-        lambda bad: tasks.start(db_engine, worker, bad),
-        lambda bad: tasks.complete(db_engine, worker, bad, 1),
-        lambda bad: tasks.fail(db_engine, me, bad, "e"),
-        lambda bad: auth.issue_temporary_password(db_engine, settings, bad),
+        lambda bad: tasks.get(db, me, bad),
+        lambda bad: tasks.update(db, me, bad, title="x"),
+        lambda bad: tasks.delete(db, me, bad),
+        lambda bad: tasks.start(db, worker, bad),
+        lambda bad: tasks.complete(db, worker, bad, 1),
+        lambda bad: tasks.fail(db, me, bad, "e"),
+        lambda bad: auth.issue_temporary_password(db, settings, bad),
     ]
     with statements(db_engine) as sent:
         for bad in BAD_IDS:
@@ -240,42 +241,42 @@ def test_ids_that_are_not_uuids(db_engine: Engine, settings: Settings,
     assert sent == []
 
 
-def test_ids_as_strings_work(db_engine: Engine, settings: Settings, account: Account) -> None:
-    me, task = account.principal, tasks.create(db_engine, account.principal, "by string")
-    assert tasks.get(db_engine, me, str(task.id)) == task
-    assert tasks.update(db_engine, me, task.id.urn, title="renamed").title == "renamed"
-    assert tasks.start(db_engine, Worker("w"), str(task.id).upper()).status == "processing"
-    tasks.complete(db_engine, Worker("w"), task.id.hex, {"ok": True})
-    tasks.delete(db_engine, me, f"{{{task.id}}}")
-    temporary = auth.issue_temporary_password(db_engine, settings, str(account.user.id))
-    assert auth.login(db_engine, settings, account.user.email, temporary)
+def test_ids_as_strings_work(db: Database, settings: Settings, account: Account) -> None:
+    me, task = account.principal, tasks.create(db, account.principal, "by string")
+    assert tasks.get(db, me, str(task.id)) == task
+    assert tasks.update(db, me, task.id.urn, title="renamed").title == "renamed"
+    assert tasks.start(db, Worker("w"), str(task.id).upper()).status == "processing"
+    tasks.complete(db, Worker("w"), task.id.hex, {"ok": True})
+    tasks.delete(db, me, f"{{{task.id}}}")
+    temporary = auth.issue_temporary_password(db, settings, str(account.user.id))
+    assert auth.login(db, settings, account.user.email, temporary)
 
 
 @pytest.mark.parametrize(("limit", "n"), [(0, 0), (-1, -1), (1001, 1001), (True, True),
                                           (10**30, 10**30), (1.5, 1.5), ("5", "5")])
-def test_counts_out_of_range(db_engine: Engine, account: Account, limit: Any, n: Any) -> None:
+def test_counts_out_of_range(db: Database, account: Account, limit: Any, n: Any) -> None:
     with pytest.raises(InvalidInput, match="between 1 and 1000"):
-        tasks.list_tasks(db_engine, account.principal, None, limit)
+        tasks.list_tasks(db, account.principal, None, limit)
     with pytest.raises(InvalidInput, match="between 1 and 1000"):
-        tasks.claim(db_engine, Worker("w"), n)
+        tasks.claim(db, Worker("w"), n)
 
 
 @pytest.mark.parametrize("name", ["", "   ", "w" * 201])
-def test_worker_names(db_engine: Engine, account: Account, name: str) -> None:
-    task = tasks.create(db_engine, account.principal, "t")
+def test_worker_names(db: Database, account: Account, name: str) -> None:
+    task = tasks.create(db, account.principal, "t")
     with pytest.raises(InvalidInput, match="worker name"):
-        tasks.start(db_engine, Worker(name), task.id)
+        tasks.start(db, Worker(name), task.id)
 
 
-def test_payload_nesting_and_jsonb_quirks(db_engine: Engine, account: Account) -> None:
+def test_payload_nesting_and_jsonb_quirks(db: Database, account: Account) -> None:
     me = account.principal
     deep: Any = "bottom"
     for _ in range(5000):  # json.dumps alone would raise RecursionError here
         deep = [deep]
     with pytest.raises(InputTooLarge, match="nested deeper"):
-        tasks.create(db_engine, me, "deep", {"k": deep})
+        tasks.create(db, me, "deep", {"k": deep})
     with pytest.raises(InvalidInput, match="lone surrogate"):  # jsonb would merge the pair
-        tasks.create(db_engine, me, "pair", {"k": "\ud83d\ude00"})
-    kept = tasks.create(db_engine, me, "astral", {"k": "\U0001f600", "\\u0000": "\\"})
+        tasks.create(db, me, "pair", {"k": "\ud83d\ude00"})
+    kept = tasks.create(db, me, "astral", {"k": "\U0001f600", "\\u0000": "\\"})
     assert kept.payload == {"k": "\U0001f600", "\\u0000": "\\"}
 

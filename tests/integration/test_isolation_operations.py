@@ -19,7 +19,7 @@ from sqlalchemy import URL, Engine, text
 
 from checker.isolation.operations import OPERATIONS
 from taskhub import auth, tasks, tokens, users
-from taskhub.db import make_engine
+from taskhub.db import Database, make_engine
 from taskhub.errors import (
     IllegalTransition,
     InvalidCredentials,
@@ -62,16 +62,16 @@ def test_every_operation_names_an_existing_proof() -> None:
         assert name in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, op.proof
 
 
-def test_transition_after_the_winner_committed_is_illegal(
+def test_transition_after_the_winner_committed_is_illegal(db: Database,
         db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     """A is held before its one statement; B moves the task and commits; A's statement then
     reads `processing` in its snapshot and writes nothing."""
-    task = tasks.create(db_engine, make_account().principal, "contested")
+    task = tasks.create(db, make_account().principal, "contested")
     with Pause(held, "before_write") as pause:
         a = in_thread(pool, lambda: tasks.start(held, Worker("a"), task.id))
         pause.wait_reached()
-        b = tasks.start(db_engine, Worker("b"), task.id)
+        b = tasks.start(db, Worker("b"), task.id)
         pause.release()
         refused = a.result(timeout=30)
     assert isinstance(refused, IllegalTransition)
@@ -80,14 +80,14 @@ def test_transition_after_the_winner_committed_is_illegal(
     assert count(db_engine, "SELECT count(*) FROM task_events WHERE task_id = :t", t=task.id) == 2
 
 
-def test_transition_waits_then_finds_the_status_moved(
+def test_transition_waits_then_finds_the_status_moved(db: Database,
         db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
-    task = tasks.create(db_engine, make_account().principal, "contested")
+    task = tasks.create(db, make_account().principal, "contested")
     with Pause(held, "before_commit") as pause:
         a = in_thread(pool, lambda: tasks.start(held, Worker("a"), task.id))
         pause.wait_reached()  # A has written, uncommitted: B still reads `pending`
-        b = in_thread(pool, lambda: tasks.start(db_engine, Worker("b"), task.id))
+        b = in_thread(pool, lambda: tasks.start(db, Worker("b"), task.id))
         wait_for_lock_waiters(db_engine, 1)
         pause.release()
         assert isinstance(a.result(timeout=30), tasks.TaskRecord)
@@ -95,11 +95,11 @@ def test_transition_waits_then_finds_the_status_moved(
 
 
 @pytest.mark.parametrize("first", ["edit", "transition"])
-def test_edit_and_transition_keep_both_changes(
+def test_edit_and_transition_keep_both_changes(db: Database,
         db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account], first: str) -> None:
     owner = make_account().principal
-    task = tasks.create(db_engine, owner, "draft", {"v": 1})
+    task = tasks.create(db, owner, "draft", {"v": 1})
 
     def edit(engine: Engine) -> object:
         return tasks.update(engine, owner, task.id, title="final", payload={"v": 2})
@@ -116,16 +116,16 @@ def test_edit_and_transition_keep_both_changes(
         pause.release()
         assert isinstance(a.result(timeout=30), tasks.TaskRecord)
         assert isinstance(b.result(timeout=30), tasks.TaskRecord)
-    final = tasks.get(db_engine, owner, task.id)
+    final = tasks.get(db, owner, task.id)
     assert (final.title, final.payload, final.status, final.version) == (
         "final", {"v": 2}, Status.PROCESSING, 2)
 
 
-def test_claim_skips_the_rows_another_claim_holds(
-        db_engine: Engine, held: Engine, db_url: URL, pool: ThreadPoolExecutor,
+def test_claim_skips_the_rows_another_claim_holds(db: Database,
+        held: Engine, db_url: URL, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     owner = make_account().principal
-    ids = [tasks.create(db_engine, owner, f"t{i}").id for i in range(4)]
+    ids = [tasks.create(db, owner, f"t{i}").id for i in range(4)]
     impatient = make_engine(db_url, connect_args={"options": "-c lock_timeout=2s"})
     try:
         with Pause(held, "before_commit") as pause:
@@ -140,7 +140,7 @@ def test_claim_skips_the_rows_another_claim_holds(
     assert [t.id for t in b] == ids[2:]
 
 
-def test_login_queued_behind_a_password_change_fails(
+def test_login_queued_behind_a_password_change_fails(db: Database,
         db_engine: Engine, held: Engine, settings: Settings, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     account = make_account()
@@ -148,17 +148,17 @@ def test_login_queued_behind_a_password_change_fails(
         change = in_thread(pool, lambda: auth.change_password(
             held, settings, account.principal, account.password, password(70)))
         pause.wait_reached()
-        login = in_thread(pool, lambda: auth.login(db_engine, settings, account.user.email,
+        login = in_thread(pool, lambda: auth.login(db, settings, account.user.email,
                                                    account.password))
         wait_for_lock_waiters(db_engine, 1)
         pause.release()
         assert change.result(timeout=30) is None
         assert isinstance(login.result(timeout=30), InvalidCredentials)
-    tokens.verify(db_engine, settings, auth.login(db_engine, settings, account.user.email,
+    tokens.verify(db, settings, auth.login(db, settings, account.user.email,
                                                   password(70)))
 
 
-def test_password_change_queued_behind_a_login_revokes_its_session(
+def test_password_change_queued_behind_a_login_revokes_its_session(db: Database,
         db_engine: Engine, held: Engine, settings: Settings, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     account = make_account()
@@ -174,10 +174,10 @@ def test_password_change_queued_behind_a_login_revokes_its_session(
         assert change.result(timeout=30) is None
     assert isinstance(token, str)
     with pytest.raises(InvalidToken, match="revoked"):
-        tokens.verify(db_engine, settings, token)
+        tokens.verify(db, settings, token)
 
 
-def test_second_password_change_checks_the_first_ones_password(
+def test_second_password_change_checks_the_first_ones_password(db: Database,
         db_engine: Engine, held: Engine, settings: Settings, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     account = make_account()
@@ -191,32 +191,32 @@ def test_second_password_change_checks_the_first_ones_password(
         pause.release()
         assert first.result(timeout=30) is None
         assert isinstance(second.result(timeout=30), InvalidCredentials)
-    auth.login(db_engine, settings, account.user.email, password(72))
+    auth.login(db, settings, account.user.email, password(72))
 
 
-def test_verify_sees_the_committed_state_without_waiting(
-        db_engine: Engine, held: Engine, settings: Settings, pool: ThreadPoolExecutor,
+def test_verify_sees_the_committed_state_without_waiting(db: Database,
+        held: Engine, settings: Settings, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     account = make_account()
     with Pause(held, "before_commit") as pause:
         change = in_thread(pool, lambda: auth.change_password(
             held, settings, account.principal, account.password, password(74)))
         pause.wait_reached()  # every session revoked, uncommitted; the user row locked
-        assert tokens.verify(db_engine, settings, account.token) == account.principal
+        assert tokens.verify(db, settings, account.token) == account.principal
         pause.release()
         assert change.result(timeout=30) is None
     with pytest.raises(InvalidToken):
-        tokens.verify(db_engine, settings, account.token)
+        tokens.verify(db, settings, account.token)
 
 
-def test_create_queued_behind_a_user_delete_is_not_found(
+def test_create_queued_behind_a_user_delete_is_not_found(db: Database,
         db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     owner = make_account().principal
     with Pause(held, "before_commit") as pause:
         delete = in_thread(pool, lambda: users.delete(held, owner))
         pause.wait_reached()
-        create = in_thread(pool, lambda: tasks.create(db_engine, owner, "too late"))
+        create = in_thread(pool, lambda: tasks.create(db, owner, "too late"))
         wait_for_lock_waiters(db_engine, 1)  # the foreign key check waits for the delete
         pause.release()
         assert delete.result(timeout=30) is None
@@ -224,14 +224,14 @@ def test_create_queued_behind_a_user_delete_is_not_found(
     assert count(db_engine, "SELECT count(*) FROM tasks") == 0
 
 
-def test_user_delete_queued_behind_a_create_takes_the_new_task(
+def test_user_delete_queued_behind_a_create_takes_the_new_task(db: Database,
         db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     owner = make_account().principal
     with Pause(held, "before_commit") as pause:
         create = in_thread(pool, lambda: tasks.create(held, owner, "just in time"))
         pause.wait_reached()
-        delete = in_thread(pool, lambda: users.delete(db_engine, owner))
+        delete = in_thread(pool, lambda: users.delete(db, owner))
         wait_for_lock_waiters(db_engine, 1)
         pause.release()
         assert isinstance(create.result(timeout=30), tasks.TaskRecord)
@@ -241,11 +241,11 @@ def test_user_delete_queued_behind_a_create_takes_the_new_task(
 
 
 @pytest.mark.parametrize("deleted", ["user", "task"])
-def test_transition_queued_behind_a_user_delete_is_not_found(
+def test_transition_queued_behind_a_user_delete_is_not_found(db: Database,
         db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account], deleted: str) -> None:
     owner = make_account().principal
-    task = tasks.create(db_engine, owner, "doomed")
+    task = tasks.create(db, owner, "doomed")
 
     def delete() -> None:
         if deleted == "user":
@@ -256,7 +256,7 @@ def test_transition_queued_behind_a_user_delete_is_not_found(
     with Pause(held, "before_commit") as pause:
         gone = in_thread(pool, delete)
         pause.wait_reached()  # the task row is deleted (locked), uncommitted
-        move = in_thread(pool, lambda: tasks.start(db_engine, Worker("w"), task.id))
+        move = in_thread(pool, lambda: tasks.start(db, Worker("w"), task.id))
         wait_for_lock_waiters(db_engine, 1)
         pause.release()
         assert gone.result(timeout=30) is None

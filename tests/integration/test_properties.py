@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from taskhub import auth, inputs, tasks, tokens, users
+from taskhub.db import Database
 from taskhub.errors import (
     InvalidInput,
     InvalidToken,
@@ -56,34 +57,33 @@ def as_uuid(value: object) -> uuid.UUID | None:
         return None
 
 
-def test_register_and_login_with_any_email_or_password(db_engine: Engine,
-                                                       settings: Settings) -> None:
+def test_register_and_login_with_any_email_or_password(db: Database, settings: Settings) -> None:
     serial = iter(range(10**6))
 
     @PROPERTY
     @given(email=hostile_emails(), secret=hostile_passwords(STRONG))
     def check(email: str, secret: str) -> None:
-        user = outcome(lambda: users.register(db_engine, settings, email, STRONG))
+        user = outcome(lambda: users.register(db, settings, email, STRONG))
         if isinstance(user, users.UserRecord):
             assert user.email == users.normalise_email(email)
-            assert isinstance(auth.login(db_engine, settings, email, STRONG), str)
-        outcome(lambda: auth.login(db_engine, settings, email, secret))
+            assert isinstance(auth.login(db, settings, email, STRONG), str)
+        outcome(lambda: auth.login(db, settings, email, secret))
 
         plain = f"hostile-password-{next(serial)}@example.com"
-        user = outcome(lambda: users.register(db_engine, settings, plain, secret))
+        user = outcome(lambda: users.register(db, settings, plain, secret))
         if isinstance(user, TaskhubError):
-            assert isinstance(outcome(lambda: auth.login(db_engine, settings, plain, secret)),
+            assert isinstance(outcome(lambda: auth.login(db, settings, plain, secret)),
                               TaskhubError)
             return
-        assert isinstance(auth.login(db_engine, settings, plain, secret), str)
+        assert isinstance(auth.login(db, settings, plain, secret), str)
         decomposed = unicodedata.normalize("NFD", secret)  # canonically equivalent spelling
         if len(decomposed.encode()) <= settings.max_password_bytes:
-            assert isinstance(auth.login(db_engine, settings, plain, decomposed), str)
+            assert isinstance(auth.login(db, settings, plain, decomposed), str)
 
     check()
 
 
-def test_account_changes_with_any_input(db_engine: Engine, settings: Settings,
+def test_account_changes_with_any_input(db: Database, settings: Settings,
                                         make_account: Callable[..., Account]) -> None:
     account = make_account()
     user_id = account.user.id
@@ -91,9 +91,9 @@ def test_account_changes_with_any_input(db_engine: Engine, settings: Settings,
                              "token": account.token, "principal": account.principal}
 
     def sign_in(secret: str) -> Principal:
-        token = auth.login(db_engine, settings, state["email"], secret)
+        token = auth.login(db, settings, state["email"], secret)
         state.update(password=secret, token=token,
-                     principal=tokens.verify(db_engine, settings, token))
+                     principal=tokens.verify(db, settings, token))
         return state["principal"]  # type: ignore[no-any-return]
 
     @PROPERTY
@@ -104,42 +104,42 @@ def test_account_changes_with_any_input(db_engine: Engine, settings: Settings,
     def check(email: str, old: str | None, new: str, target: Any,
               stranger: Principal) -> None:
         principal: Principal = state["principal"]
-        record = outcome(lambda: users.update_email(db_engine, principal, email))
+        record = outcome(lambda: users.update_email(db, principal, email))
         if isinstance(record, users.UserRecord):
             assert record.email == users.normalise_email(email)
-            assert users.get(db_engine, principal) == record
+            assert users.get(db, principal) == record
             state["email"] = record.email
 
         current = state["password"] if old is None else old
-        if outcome(lambda: auth.change_password(db_engine, settings, principal, current,
+        if outcome(lambda: auth.change_password(db, settings, principal, current,
                                                 new)) is None:
             with pytest.raises(InvalidToken):  # the change ended the session
-                tokens.verify(db_engine, settings, state["token"])
+                tokens.verify(db, settings, state["token"])
             sign_in(new)
 
-        temporary = outcome(lambda: auth.issue_temporary_password(db_engine, settings, target))
+        temporary = outcome(lambda: auth.issue_temporary_password(db, settings, target))
         if isinstance(temporary, str):
             assert as_uuid(target) == user_id
             restricted = sign_in(temporary)
             assert restricted.must_change_password
             fresh = f"{STRONG}-{uuid.uuid4().hex}"
-            auth.change_password(db_engine, settings, restricted, temporary, fresh)
+            auth.change_password(db, settings, restricted, temporary, fresh)
             sign_in(fresh)
         else:
             assert isinstance(temporary, NotFound | InvalidInput)
             assert (as_uuid(target) is None) == isinstance(temporary, InvalidInput)
 
-        for call in (lambda: users.get(db_engine, stranger),
-                     lambda: users.update_email(db_engine, stranger, "x@example.com"),
-                     lambda: users.delete(db_engine, stranger)):
+        for call in (lambda: users.get(db, stranger),
+                     lambda: users.update_email(db, stranger, "x@example.com"),
+                     lambda: users.delete(db, stranger)):
             assert isinstance(outcome(call), NotFound | PasswordChangeRequired)
-        assert outcome(lambda: auth.logout(db_engine, stranger)) is None
+        assert outcome(lambda: auth.logout(db, stranger)) is None
 
     check()
-    assert users.get(db_engine, state["principal"]).id == user_id
+    assert users.get(db, state["principal"]).id == user_id
 
 
-def test_token_verification_with_any_input(db_engine: Engine, settings: Settings,
+def test_token_verification_with_any_input(db: Database, db_engine: Engine, settings: Settings,
                                            make_account: Callable[..., Account]) -> None:
     account = make_account()
     real = jwt.decode(account.token, options={"verify_signature": False})
@@ -162,13 +162,13 @@ def test_token_verification_with_any_input(db_engine: Engine, settings: Settings
                 assert isinstance(principal, InvalidToken)
 
     check()
-    assert tokens.verify(db_engine, settings, account.token) == account.principal
+    assert tokens.verify(db, settings, account.token) == account.principal
 
 
 OPERATIONS = ("get", "update", "start", "complete", "fail", "list", "claim", "delete")
 
 
-def test_tasks_with_any_input(db_engine: Engine, make_account: Callable[..., Account]) -> None:
+def test_tasks_with_any_input(db: Database, make_account: Callable[..., Account]) -> None:
     owner, other = make_account().principal, make_account().principal
     mine: list[uuid.UUID] = []
 
@@ -185,7 +185,7 @@ def test_tasks_with_any_input(db_engine: Engine, make_account: Callable[..., Acc
                "n": st.integers(-2, 3) | st.just(10**30)}))
     def check(title: str, payload: Any, pick: Callable[[list[uuid.UUID]], Any],
               actor: Principal | Worker, names: list[str], args: dict[str, Any]) -> None:
-        task = outcome(lambda: tasks.create(db_engine, owner, title, payload))
+        task = outcome(lambda: tasks.create(db, owner, title, payload))
         if isinstance(task, tasks.TaskRecord):
             assert (task.title, task.status, task.version) == (title.strip(), Status.PENDING, 1)
             assert round_trips(payload or {}, task.payload)
@@ -195,15 +195,15 @@ def test_tasks_with_any_input(db_engine: Engine, make_account: Callable[..., Acc
         tenant = actor if isinstance(actor, Principal) else owner
         worker = actor if isinstance(actor, Worker) else Worker("w1")
         calls: dict[str, Callable[[], object]] = {
-            "get": lambda: tasks.get(db_engine, tenant, task_id),
-            "update": lambda: tasks.update(db_engine, tenant, task_id, title=args["title"],
+            "get": lambda: tasks.get(db, tenant, task_id),
+            "update": lambda: tasks.update(db, tenant, task_id, title=args["title"],
                                            payload=args["payload"]),
-            "start": lambda: tasks.start(db_engine, actor, task_id),
-            "complete": lambda: tasks.complete(db_engine, actor, task_id, args["result"]),
-            "fail": lambda: tasks.fail(db_engine, actor, task_id, args["error"]),
-            "list": lambda: tasks.list_tasks(db_engine, tenant, args["status"], args["limit"]),
-            "claim": lambda: tasks.claim(db_engine, worker, args["n"]),
-            "delete": lambda: tasks.delete(db_engine, tenant, task_id),
+            "start": lambda: tasks.start(db, actor, task_id),
+            "complete": lambda: tasks.complete(db, actor, task_id, args["result"]),
+            "fail": lambda: tasks.fail(db, actor, task_id, args["error"]),
+            "list": lambda: tasks.list_tasks(db, tenant, args["status"], args["limit"]),
+            "claim": lambda: tasks.claim(db, worker, args["n"]),
+            "delete": lambda: tasks.delete(db, tenant, task_id),
         }
         for name in names:
             result = outcome(calls[name])
@@ -222,4 +222,4 @@ def test_tasks_with_any_input(db_engine: Engine, make_account: Callable[..., Acc
                 mine.remove(as_uuid(task_id))  # type: ignore[arg-type]
 
     check()
-    assert {t.id for t in tasks.list_tasks(db_engine, owner, None, 1000)} == set(mine)
+    assert {t.id for t in tasks.list_tasks(db, owner, None, 1000)} == set(mine)

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import URL, Engine, text
 
 from taskhub import auth, tokens, users
-from taskhub.db import ENGINE_LOGGER, make_engine
+from taskhub.db import ENGINE_LOGGER, Database, make_engine
 from taskhub.errors import (
     EmailTaken,
     InputTooLarge,
@@ -95,10 +95,10 @@ def secrets(caplog: pytest.LogCaptureFixture) -> Iterator[Secrets]:
 
 
 @pytest.fixture
-def registered(db_engine: Engine, settings: Settings, secrets: Secrets) -> str:
+def registered(db: Database, db_engine: Engine, settings: Settings, secrets: Secrets) -> str:
     """EMAIL with SECRET; its stored hash and a token are secrets too. Returns the token."""
-    users.register(db_engine, settings, EMAIL, SECRET)
-    token = auth.login(db_engine, settings, EMAIL, SECRET)
+    users.register(db, settings, EMAIL, SECRET)
+    token = auth.login(db, settings, EMAIL, SECRET)
     with as_owner(db_engine) as conn:
         stored = conn.execute(text("SELECT password_hash FROM users")).scalar_one()
     secrets.add(token, token.rpartition(".")[2], stored, stored.rpartition("$")[2])
@@ -137,31 +137,31 @@ def test_the_check_detects_a_leak(db_url: URL, settings: Settings,
     assert {r.levelno for r in leaks} == {logging.INFO, logging.DEBUG}
 
 
-def test_refused_credentials(db_engine: Engine, settings: Settings, registered: str,
+def test_refused_credentials(db: Database, settings: Settings, registered: str,
                              secrets: Secrets) -> None:
-    principal = tokens.verify(db_engine, settings, registered)
+    principal = tokens.verify(db, settings, registered)
     cases: list[tuple[Callable[[], object], type[TaskhubError]]] = [
-        (lambda: users.register(db_engine, settings, EMAIL, NEW_SECRET), EmailTaken),
-        (lambda: users.register(db_engine, settings, "w@example.com", WEAK), WeakPassword),
-        (lambda: users.register(db_engine, settings, "b@example.com", SECRET * 40),
+        (lambda: users.register(db, settings, EMAIL, NEW_SECRET), EmailTaken),
+        (lambda: users.register(db, settings, "w@example.com", WEAK), WeakPassword),
+        (lambda: users.register(db, settings, "b@example.com", SECRET * 40),
          InputTooLarge),
-        (lambda: users.register(db_engine, settings, "s@example.com", SECRET + "\ud800"),
+        (lambda: users.register(db, settings, "s@example.com", SECRET + "\ud800"),
          InvalidInput),
-        (lambda: auth.login(db_engine, settings, EMAIL, NEW_SECRET), InvalidCredentials),
-        (lambda: auth.login(db_engine, settings, "nobody@example.com", SECRET),
+        (lambda: auth.login(db, settings, EMAIL, NEW_SECRET), InvalidCredentials),
+        (lambda: auth.login(db, settings, "nobody@example.com", SECRET),
          InvalidCredentials),
-        (lambda: auth.change_password(db_engine, settings, principal, NEW_SECRET, SECRET),
+        (lambda: auth.change_password(db, settings, principal, NEW_SECRET, SECRET),
          InvalidCredentials),
-        (lambda: auth.change_password(db_engine, settings, principal, SECRET, WEAK),
+        (lambda: auth.change_password(db, settings, principal, SECRET, WEAK),
          WeakPassword),
-        (lambda: auth.change_password(db_engine, settings, principal, SECRET, SECRET),
+        (lambda: auth.change_password(db, settings, principal, SECRET, SECRET),
          PasswordReused),
     ]
     for call, expected in cases:
         secrets.assert_failure_hidden(call, expected)
 
 
-def test_refused_tokens(db_engine: Engine, settings: Settings, registered: str,
+def test_refused_tokens(db: Database, db_engine: Engine, settings: Settings, registered: str,
                         secrets: Secrets) -> None:
     header, payload, signature = registered.split(".")
     forged = hs256({"sub": "x"}, "another-secret-of-at-least-32-bytes")
@@ -169,19 +169,19 @@ def test_refused_tokens(db_engine: Engine, settings: Settings, registered: str,
                 f"{header}.{payload}.{signature[::-1]}", forged, registered + "\u00e9"):
         secrets.assert_failure_hidden(partial(tokens.verify, db_engine, settings, bad),
                                       InvalidToken)
-    auth.logout(db_engine, tokens.verify(db_engine, settings, registered))
+    auth.logout(db, tokens.verify(db, settings, registered))
     error = secrets.assert_failure_hidden(
-        lambda: tokens.verify(db_engine, settings, registered), InvalidToken)
+        lambda: tokens.verify(db, settings, registered), InvalidToken)
     assert error.reason == "session revoked"  # type: ignore[attr-defined]
 
 
-def test_temporary_passwords(db_engine: Engine, settings: Settings, registered: str,
+def test_temporary_passwords(db: Database, settings: Settings, registered: str,
                              secrets: Secrets) -> None:
-    user_id = tokens.verify(db_engine, settings, registered).user_id
-    temporary = auth.issue_temporary_password(db_engine, settings, user_id)
+    user_id = tokens.verify(db, settings, registered).user_id
+    temporary = auth.issue_temporary_password(db, settings, user_id)
     secrets.add(temporary)
-    auth.login(db_engine, settings, EMAIL, temporary)
-    secrets.assert_failure_hidden(lambda: auth.login(db_engine, settings, EMAIL, temporary),
+    auth.login(db, settings, EMAIL, temporary)
+    secrets.assert_failure_hidden(lambda: auth.login(db, settings, EMAIL, temporary),
                                   TemporaryPasswordExpired)
 
 
@@ -203,13 +203,13 @@ WRITES_WITH_A_HASH: dict[str, tuple[str, Write]] = {
 
 
 @pytest.mark.parametrize("case", WRITES_WITH_A_HASH)
-def test_driver_errors_in_writes_that_carry_a_hash(
+def test_driver_errors_in_writes_that_carry_a_hash(db: Database,
         db_engine: Engine, settings: Settings, registered: str, secrets: Secrets,
         case: str) -> None:
     """A CHECK that refuses the write: PostgreSQL's error quotes the failing row (the new
     hash among it) in its DETAIL, SQLAlchemy's the statement and its parameters."""
     table, call = WRITES_WITH_A_HASH[case]
-    principal = tokens.verify(db_engine, settings, registered)
+    principal = tokens.verify(db, settings, registered)
     with Rejection.check(table, "false").active(db_engine):
         error = secrets.assert_failure_hidden(lambda: call(db_engine, settings, principal),
                                               StorageError)

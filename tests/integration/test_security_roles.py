@@ -20,7 +20,7 @@ from sqlalchemy import URL, Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from taskhub import tasks
-from taskhub.db import make_engine
+from taskhub.db import Database, make_engine
 from taskhub.principal import Principal, Worker
 from taskhub.settings import APP_ROLE, WORKER_ROLE
 from taskhub.uow import UnitOfWork
@@ -33,12 +33,12 @@ INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @pytest.fixture
-def two(db_engine: Engine, make_account: Callable[..., Account]) -> tuple[Principal, Principal]:
+def two(db: Database, make_account: Callable[..., Account]) -> tuple[Principal, Principal]:
     """Tenants a and b, each with a pending task and a processing one."""
     a, b = make_account().principal, make_account().principal
     for who in (a, b):
-        tasks.start(db_engine, Worker("w"), tasks.create(db_engine, who, "running").id)
-        tasks.create(db_engine, who, "pending")
+        tasks.start(db, Worker("w"), tasks.create(db, who, "running").id)
+        tasks.create(db, who, "pending")
     return a, b
 
 

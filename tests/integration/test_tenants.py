@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from taskhub import tasks
+from taskhub.db import Database
 from taskhub.errors import NotFound
 from taskhub.principal import Principal, Worker
 from taskhub.settings import WORKER_ROLE
@@ -19,12 +20,12 @@ from tests.integration.helpers import Account, as_app, as_owner, ledger_violatio
 
 
 @pytest.fixture
-def tenants(db_engine: Engine,
+def tenants(db: Database,
             make_account: Callable[..., Account]) -> tuple[Principal, Principal, TaskRecord]:
     a, b = make_account().principal, make_account().principal
-    tasks.create(db_engine, b, "b's own")
-    task = tasks.create(db_engine, a, "a's secret", {"k": "v"})
-    tasks.start(db_engine, Worker("w"), tasks.create(db_engine, a, "a's running").id)
+    tasks.create(db, b, "b's own")
+    task = tasks.create(db, a, "a's secret", {"k": "v"})
+    tasks.start(db, Worker("w"), tasks.create(db, a, "a's running").id)
     return a, b, task
 
 
@@ -35,34 +36,34 @@ def snapshot(engine: Engine) -> list[tuple[object, ...]]:
             "FROM tasks t ORDER BY id")).all()]
 
 
-def test_services_refuse_b_everything_on_a_task(
+def test_services_refuse_b_everything_on_a_task(db: Database,
         db_engine: Engine, tenants: tuple[Principal, Principal, TaskRecord]) -> None:
     a, b, task = tenants
     before = snapshot(db_engine)
     attempts: list[Callable[[], object]] = [
-        lambda: tasks.get(db_engine, b, task.id),
-        lambda: tasks.update(db_engine, b, task.id, title="mine now"),
-        lambda: tasks.update(db_engine, b, task.id, payload={"k": "stolen"}),
-        lambda: tasks.start(db_engine, b, task.id),
-        lambda: tasks.delete(db_engine, b, task.id),
+        lambda: tasks.get(db, b, task.id),
+        lambda: tasks.update(db, b, task.id, title="mine now"),
+        lambda: tasks.update(db, b, task.id, payload={"k": "stolen"}),
+        lambda: tasks.start(db, b, task.id),
+        lambda: tasks.delete(db, b, task.id),
     ]
     for attempt in attempts:
         with pytest.raises(NotFound):
             attempt()
-    assert [t.title for t in tasks.list_tasks(db_engine, b)] == ["b's own"]
+    assert [t.title for t in tasks.list_tasks(db, b)] == ["b's own"]
     assert snapshot(db_engine) == before
-    assert tasks.get(db_engine, a, task.id) == task
+    assert tasks.get(db, a, task.id) == task
 
 
-def test_b_cannot_finish_a_processing_task_of_a(
-        db_engine: Engine, tenants: tuple[Principal, Principal, TaskRecord]) -> None:
+def test_b_cannot_finish_a_processing_task_of_a(db: Database,
+        tenants: tuple[Principal, Principal, TaskRecord]) -> None:
     a, b, _ = tenants
-    running = tasks.list_tasks(db_engine, a, "processing")[0]
+    running = tasks.list_tasks(db, a, "processing")[0]
     with pytest.raises(NotFound):
-        tasks.complete(db_engine, b, running.id, "forged")
+        tasks.complete(db, b, running.id, "forged")
     with pytest.raises(NotFound):
-        tasks.fail(db_engine, b, running.id, "sabotage")
-    assert tasks.get(db_engine, a, running.id) == running
+        tasks.fail(db, b, running.id, "sabotage")
+    assert tasks.get(db, a, running.id) == running
 
 
 def test_raw_sql_as_app_role_sees_and_changes_nothing_of_a(
@@ -127,10 +128,10 @@ def test_worker_role_moves_tasks_but_cannot_create_delete_or_reassign(
         conn.execute(text(sql), {"a": a.user_id})
 
 
-def test_workers_serve_every_tenant(
+def test_workers_serve_every_tenant(db: Database,
         db_engine: Engine, tenants: tuple[Principal, Principal, TaskRecord]) -> None:
     a, b, task = tenants
-    claimed = tasks.claim(db_engine, Worker("w"), 10)
+    claimed = tasks.claim(db, Worker("w"), 10)
     assert {t.user_id for t in claimed} == {a.user_id, b.user_id}
     assert task.id in {t.id for t in claimed}
     assert ledger_violations(db_engine) == []

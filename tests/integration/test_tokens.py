@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from taskhub import auth, tokens
+from taskhub.db import Database
 from taskhub.errors import ConfigurationError, InvalidToken
 from taskhub.settings import Settings
 from tests.integration.forge import hs256, rsa_key
@@ -46,8 +47,8 @@ def account(make_account: Callable[..., Account]) -> Account:
     return make_account()
 
 
-def test_valid_token(db_engine: Engine, settings: Settings, account: Account) -> None:
-    principal = tokens.verify(db_engine, settings, account.token)
+def test_valid_token(db: Database, db_engine: Engine, settings: Settings, account: Account) -> None:
+    principal = tokens.verify(db, settings, account.token)
     assert principal.user_id == account.user.id
     assert not principal.must_change_password
     claims = claims_of(account.token)
@@ -62,10 +63,10 @@ def test_valid_token(db_engine: Engine, settings: Settings, account: Account) ->
     assert owner == account.user.id
 
 
-def test_resigned_token_still_valid(db_engine: Engine, settings: Settings,
+def test_resigned_token_still_valid(db: Database, settings: Settings,
                                     account: Account) -> None:
     """Guards the helper below: re-signing alone does not make a token invalid."""
-    tokens.verify(db_engine, settings, reissue(account.token, settings))
+    tokens.verify(db, settings, reissue(account.token, settings))
 
 
 def test_expired(db_engine: Engine, settings: Settings, account: Account) -> None:
@@ -74,10 +75,11 @@ def test_expired(db_engine: Engine, settings: Settings, account: Account) -> Non
     assert reason(db_engine, settings, expired) == "expired"
 
 
-def test_leeway_is_small(db_engine: Engine, settings: Settings, account: Account) -> None:
+def test_leeway_is_small(db: Database,
+                         db_engine: Engine, settings: Settings, account: Account) -> None:
     now = int(time.time())
     just_expired = reissue(account.token, settings, exp=now - 2)  # within 5 s of leeway
-    tokens.verify(db_engine, settings, just_expired)
+    tokens.verify(db, settings, just_expired)
     assert reason(db_engine, settings, reissue(account.token, settings, exp=now - 30)) \
         == "expired"
 
@@ -143,16 +145,16 @@ def test_unknown_session(db_engine: Engine, settings: Settings, account: Account
         == "unknown session"
 
 
-def test_revoked_by_logout(db_engine: Engine, settings: Settings,
+def test_revoked_by_logout(db: Database, db_engine: Engine, settings: Settings,
                            make_account: Callable[..., Account]) -> None:
     account = make_account()
-    second = auth.login(db_engine, settings, account.user.email, account.password)
-    auth.logout(db_engine, account.principal)
+    second = auth.login(db, settings, account.user.email, account.password)
+    auth.logout(db, account.principal)
     assert reason(db_engine, settings, account.token) == "session revoked"
-    tokens.verify(db_engine, settings, second)  # logout ends only its own session
+    tokens.verify(db, settings, second)  # logout ends only its own session
 
 
-def test_session_read_back_from_postgresql(db_engine: Engine, settings: Settings,
+def test_session_read_back_from_postgresql(db: Database, db_engine: Engine, settings: Settings,
                                            account: Account) -> None:
     """Changes made behind the application's back take effect at the next verification."""
     jti = claims_of(account.token)["jti"]
@@ -163,7 +165,7 @@ def test_session_read_back_from_postgresql(db_engine: Engine, settings: Settings
     with as_owner(db_engine) as conn:
         conn.execute(text("UPDATE auth_sessions SET revoked_at = NULL WHERE id = :j"),
                      {"j": jti})
-    tokens.verify(db_engine, settings, account.token)
+    tokens.verify(db, settings, account.token)
     with as_owner(db_engine) as conn:
         conn.execute(text("UPDATE auth_sessions SET created_at = now() - interval '2 hours', "
                           "expires_at = now() - interval '1 hour' WHERE id = :j"), {"j": jti})
@@ -174,10 +176,10 @@ def test_session_read_back_from_postgresql(db_engine: Engine, settings: Settings
 
 
 @pytest.mark.no_audit  # un-revokes sessions behind the services' back on purpose
-def test_tokens_issued_before_a_password_change(db_engine: Engine, settings: Settings,
+def test_tokens_issued_before_a_password_change(db: Database, db_engine: Engine, settings: Settings,
                                                  account: Account) -> None:
-    second = auth.login(db_engine, settings, account.user.email, account.password)
-    auth.change_password(db_engine, settings, account.principal, account.password, password(99))
+    second = auth.login(db, settings, account.user.email, account.password)
+    auth.change_password(db, settings, account.principal, account.password, password(99))
     for old in (account.token, second):
         assert reason(db_engine, settings, old) == "session revoked"
     # Even if the revocation were lost, the session predates the password change.
@@ -185,29 +187,30 @@ def test_tokens_issued_before_a_password_change(db_engine: Engine, settings: Set
         conn.execute(text("UPDATE auth_sessions SET revoked_at = NULL"))
     for old in (account.token, second):
         assert reason(db_engine, settings, old) == "issued before the last password change"
-    fresh = auth.login(db_engine, settings, account.user.email, password(99))
-    assert tokens.verify(db_engine, settings, fresh).user_id == account.user.id
+    fresh = auth.login(db, settings, account.user.email, password(99))
+    assert tokens.verify(db, settings, fresh).user_id == account.user.id
 
 
 @pytest.mark.parametrize("secret", ["", "x" * 31])
-def test_short_secret_refused(db_engine: Engine, settings: Settings, account: Account,
+def test_short_secret_refused(db: Database, db_engine: Engine, settings: Settings, account: Account,
                               secret: str) -> None:
     weak = dataclasses.replace(settings, jwt_secret=secret)
     with pytest.raises(ConfigurationError, match="32 bytes"):
-        auth.login(db_engine, weak, account.user.email, account.password)
+        auth.login(db, weak, account.user.email, account.password)
     with pytest.raises(ConfigurationError):
-        tokens.verify(db_engine, weak, account.token)
+        tokens.verify(db, weak, account.token)
     with as_owner(db_engine) as conn:  # the refused login left no session behind
         assert conn.execute(text("SELECT count(*) FROM auth_sessions")).scalar_one() == 1
 
 
-def test_not_yet_valid(db_engine: Engine, settings: Settings, account: Account) -> None:
+def test_not_yet_valid(db: Database,
+                       db_engine: Engine, settings: Settings, account: Account) -> None:
     later = int(time.time()) + 3600
     for claims in ({"nbf": later}, {"iat": later}, {"iat": later, "nbf": later}):
         assert reason(db_engine, settings, reissue(account.token, settings, **claims)) \
             == "issued in the future"
     soon = int(time.time()) + 2  # within the leeway: clock skew, accepted
-    tokens.verify(db_engine, settings, reissue(account.token, settings, nbf=soon))
+    tokens.verify(db, settings, reissue(account.token, settings, nbf=soon))
 
 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE", "", "HS256 "])
@@ -243,13 +246,13 @@ def test_hs256_with_a_public_key_as_the_secret(db_engine: Engine, settings: Sett
 
 
 @pytest.mark.parametrize("algorithm", ["RS256", "ES256", "none", "PS256"])
-def test_public_key_or_no_algorithm_cannot_be_configured(
-        db_engine: Engine, settings: Settings, account: Account, algorithm: str) -> None:
+def test_public_key_or_no_algorithm_cannot_be_configured(db: Database,
+        settings: Settings, account: Account, algorithm: str) -> None:
     mixed = dataclasses.replace(settings, jwt_algorithm=algorithm)
     with pytest.raises(ConfigurationError, match="jwt_algorithm"):
-        tokens.verify(db_engine, mixed, account.token)
+        tokens.verify(db, mixed, account.token)
     with pytest.raises(ConfigurationError, match="jwt_algorithm"):
-        auth.login(db_engine, mixed, account.user.email, account.password)
+        auth.login(db, mixed, account.user.email, account.password)
 
 
 @pytest.mark.parametrize(("claims", "expected"), [

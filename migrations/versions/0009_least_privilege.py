@@ -1,0 +1,234 @@
+"""Least privilege: a tenant identity SQL cannot forge, row-level security on every table,
+a grants matrix, and nothing a runtime role may create.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-01
+
+Before: `taskhub_app` trusted the plain setting `app.user_id`, which any SQL on the connection
+can set, and `users`, `auth_sessions` and `password_history` had no row-level security.
+
+After:
+- The tenant of a transaction is whatever `taskhub_enter_tenant(user_id, tag)` accepted: `tag`
+  must be HMAC-SHA256(tenant key, 'tenant:<user_id>:<backend pid>'), which the application
+  computes with the key it was given and which SQL on its connections cannot (the key lives in
+  `taskhub_private.tenant_key`, a schema no runtime role may use). The function records the
+  tenant together with a second HMAC bound to this backend and this transaction's start, and
+  `taskhub_tenant()` returns the tenant only while that proof verifies: a forged or copied
+  `taskhub.tenant` setting, or a proof carried into another transaction, yields NULL, which
+  no policy matches.
+- Every table (`users`, `password_history`, `auth_sessions`, `tasks`, `task_events`) has
+  row-level security ENABLEd and FORCEd; `taskhub_app` sees the rows of `taskhub_tenant()`
+  only. `taskhub_worker` reads and moves tasks and writes events, nothing else. The owner
+  (who migrates, seeds and audits) keeps a policy that shows it everything, which the
+  SECURITY DEFINER functions rely on when the owner is not a superuser.
+- Signing in by email, before a tenant is known, goes through `taskhub_login_lookup(email)`:
+  the id and hash of the one user with that email, nothing else.
+- Grants are the matrix in `GRANTS` below (also in the README); nothing is granted to
+  PUBLIC: EXECUTE on every taskhub function and CONNECT and TEMPORARY on this database are
+  revoked from it, and so is CREATE on schema public.
+
+The login roles that connect (one for tenant work, one for workers) are the operator's; they
+should be members of `taskhub_app` / `taskhub_worker` and nothing else. The checker creates
+them per database (`checker.access`). A tenant key must be installed with
+`SELECT taskhub_private.install_tenant_key(<32+ random bytes>)` before tenants can work;
+until then `taskhub_enter_tenant` refuses everyone.
+
+Data: none changes.
+
+Downgrade restores 0008's policies and grants (the tenant is `app.user_id` again), drops the
+functions, the private schema and its key, and gives CONNECT and TEMPORARY on the database back
+to PUBLIC; no row is lost.
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0009"
+down_revision: str | Sequence[str] | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+APP, WORKER = "taskhub_app", "taskhub_worker"
+TABLES = ("users", "password_history", "auth_sessions", "tasks", "task_events")
+TENANT = "(SELECT public.taskhub_tenant())"
+OWNER_COLUMN = {"users": "id"}  # every other table says whose it is in user_id
+
+# role -> table -> privileges; a parenthesised column list limits UPDATE to those columns.
+GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
+    APP: {
+        "users": ("SELECT", "INSERT", "DELETE",
+                  "UPDATE (email, password_hash, must_change_password, "
+                  "temp_password_expires_at, password_changed_at, updated_at)"),
+        "password_history": ("SELECT", "INSERT", "DELETE"),
+        "auth_sessions": ("SELECT", "INSERT", "UPDATE (revoked_at)"),
+        "tasks": ("SELECT", "INSERT", "DELETE",
+                  "UPDATE (title, payload, status, result, error, version, updated_at)"),
+        "task_events": ("SELECT", "INSERT"),
+    },
+    WORKER: {
+        "tasks": ("SELECT", "UPDATE (status, result, error, version, updated_at)"),
+        "task_events": ("SELECT", "INSERT"),
+    },
+}
+FUNCTIONS = {
+    "public.taskhub_enter_tenant(uuid, bytea)": (APP,),
+    "public.taskhub_tenant()": (APP,),
+    "public.taskhub_login_lookup(text)": (APP,),
+}
+
+_PRIVATE = """
+CREATE SCHEMA taskhub_private;
+REVOKE ALL ON SCHEMA taskhub_private FROM PUBLIC;
+
+-- The HMAC key as its two padded halves (RFC 2104), so the hot path is two sha256 calls.
+CREATE TABLE taskhub_private.tenant_key (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    inner_pad bytea NOT NULL CHECK (length(inner_pad) = 64),
+    outer_pad bytea NOT NULL CHECK (length(outer_pad) = 64),
+    installed_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION taskhub_private.install_tenant_key(key bytea) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k bytea;
+    ipad bytea;
+    opad bytea;
+BEGIN
+    IF key IS NULL OR length(key) < 32 THEN
+        RAISE EXCEPTION 'a tenant key must be at least 32 bytes';
+    END IF;
+    k := CASE WHEN length(key) > 64 THEN sha256(key) ELSE key END;
+    k := k || decode(repeat('00', 64 - length(k)), 'hex');
+    ipad := k;
+    opad := k;
+    FOR i IN 0..63 LOOP
+        ipad := set_byte(ipad, i, get_byte(k, i) # 54);
+        opad := set_byte(opad, i, get_byte(k, i) # 92);
+    END LOOP;
+    INSERT INTO taskhub_private.tenant_key (singleton, inner_pad, outer_pad)
+    VALUES (true, ipad, opad)
+    ON CONFLICT (singleton) DO UPDATE
+        SET inner_pad = EXCLUDED.inner_pad, outer_pad = EXCLUDED.outer_pad, installed_at = now();
+END $$;
+
+CREATE FUNCTION taskhub_private.hmac(message text) RETURNS bytea
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT sha256(k.outer_pad || sha256(k.inner_pad || convert_to(message, 'UTF8')))
+    FROM taskhub_private.tenant_key k
+$$;
+
+-- What a tenant's proof covers: the tenant, this backend, this transaction (its start, in
+-- microseconds since the epoch, so no TimeZone or DateStyle setting changes the text).
+CREATE FUNCTION taskhub_private.proof(tenant text) RETURNS bytea
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT taskhub_private.hmac(format('proof:%s:%s:%s', tenant, pg_backend_pid(),
+        (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint))
+$$;
+
+-- The tag the application sends to enter a tenant on this backend; for the owner's own
+-- tools (the audit and tests impersonate tenants with it).
+CREATE FUNCTION taskhub_private.tenant_tag(tenant uuid) RETURNS bytea
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT taskhub_private.hmac(format('tenant:%s:%s', tenant, pg_backend_pid()))
+$$;
+
+CREATE FUNCTION public.taskhub_enter_tenant(tenant uuid, tag bytea) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    expected bytea := taskhub_private.tenant_tag(tenant);
+BEGIN
+    IF expected IS NULL AND tenant IS NOT NULL THEN
+        RAISE EXCEPTION 'no tenant key is installed in this database'
+            USING ERRCODE = 'invalid_authorization_specification';
+    END IF;
+    -- Compare digests of both, so the comparison's timing says nothing about the tag.
+    IF tenant IS NULL OR tag IS NULL OR sha256(tag) <> sha256(expected) THEN
+        RAISE EXCEPTION 'tenant proof refused'
+            USING ERRCODE = 'invalid_authorization_specification';
+    END IF;
+    PERFORM set_config('taskhub.tenant', tenant::text, true),
+            set_config('taskhub.tenant_proof',
+                       encode(taskhub_private.proof(tenant::text), 'base64'), true);
+    RETURN tenant;
+END $$;
+
+CREATE FUNCTION public.taskhub_tenant() RETURNS uuid
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tenant text := nullif(current_setting('taskhub.tenant', true), '');
+    proof text := current_setting('taskhub.tenant_proof', true);
+BEGIN
+    IF tenant IS NULL OR proof IS NULL
+       OR proof <> encode(taskhub_private.proof(tenant), 'base64') THEN
+        RETURN NULL;
+    END IF;
+    RETURN tenant::uuid;  -- only taskhub_enter_tenant's own text carries a valid proof
+END $$;
+
+CREATE FUNCTION public.taskhub_login_lookup(email text)
+RETURNS TABLE (id uuid, password_hash text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT u.id, u.password_hash FROM public.users u
+    WHERE lower(u.email) = taskhub_login_lookup.email
+$$;
+"""
+
+
+def _on_database(statement: str) -> str:
+    """`statement` with `{db}` replaced by this database's name (a DO block, so the offline
+    SQL of `checker db upgrade --sql` carries it too)."""
+    return (f"DO $$ BEGIN EXECUTE format('{statement}', current_database()); END $$")
+
+
+def _owner_of(column: str) -> str:
+    return f"{column} = {TENANT}"
+
+
+def upgrade() -> None:
+    op.execute(_PRIVATE)
+    op.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    op.execute(_on_database("REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC"))
+    op.execute("ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC")
+    for function, roles in FUNCTIONS.items():
+        op.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
+        op.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {', '.join(roles)}")
+    op.execute(f"REVOKE ALL ON {', '.join(TABLES)} FROM PUBLIC, {APP}, {WORKER}")
+    for role, tables in GRANTS.items():
+        for table, privileges in tables.items():
+            op.execute(f"GRANT {', '.join(privileges)} ON {table} TO {role}")
+    op.execute("DROP POLICY tasks_tenant ON tasks")
+    op.execute("DROP POLICY task_events_tenant ON task_events")
+    for table in TABLES:
+        column = OWNER_COLUMN.get(table, "user_id")
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        op.execute(f"CREATE POLICY {table}_tenant ON {table} FOR ALL TO {APP} "
+                   f"USING ({_owner_of(column)}) WITH CHECK ({_owner_of(column)})")
+        op.execute(f"CREATE POLICY {table}_owner ON {table} FOR ALL TO CURRENT_USER "
+                   "USING (true) WITH CHECK (true)")
+
+
+def downgrade() -> None:
+    legacy = "user_id = NULLIF(current_setting('app.user_id', true), '')::uuid"
+    for table in TABLES:
+        op.execute(f"DROP POLICY {table}_owner ON {table}")
+        op.execute(f"DROP POLICY {table}_tenant ON {table}")
+    for table in ("users", "password_history", "auth_sessions"):
+        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+    for table in ("tasks", "task_events"):
+        op.execute(f"CREATE POLICY {table}_tenant ON {table} FOR ALL TO {APP} "
+                   f"USING ({legacy}) WITH CHECK ({legacy})")
+    op.execute(f"REVOKE ALL ON {', '.join(TABLES)} FROM {APP}, {WORKER}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(TABLES)} TO {APP}")
+    op.execute(f"GRANT SELECT, UPDATE (status, result, error, version, updated_at) "
+               f"ON tasks TO {WORKER}")
+    op.execute(f"GRANT SELECT, INSERT ON task_events TO {WORKER}")
+    for function in FUNCTIONS:
+        op.execute(f"DROP FUNCTION {function}")
+    op.execute("ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO PUBLIC")
+    op.execute(_on_database("GRANT CONNECT, TEMPORARY ON DATABASE %I TO PUBLIC"))
+    op.execute("DROP SCHEMA taskhub_private CASCADE")
