@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from checker import grants
 from checker.audit.check import Family
-from checker.audit.context import AuditContext
+from checker.audit.context import AuditContext, sample
 from checker.audit.result import Finding
 from taskhub.settings import APP_ROLE, WORKER_ROLE
 
@@ -112,3 +113,19 @@ def triggers_enabled(ctx: AuditContext) -> Finding:
           AND t.tgenabled IN ('D', 'R')
         ORDER BY 1, 2""",
         {"tables": list(TABLES)})
+
+
+@family.check("grants_match_matrix",
+              "the privileges of taskhub_app, taskhub_worker and PUBLIC on every taskhub table, "
+              "column, sequence, schema and function and on the database are exactly the "
+              "documented grants matrix (nothing missing, nothing extra)")
+def grants_match_matrix(ctx: AuditContext) -> Finding:
+    """One violation per (object, grantee, privilege) missing from or added to the matrix."""
+    actual = {(r["object"], r["grantee"], r["privilege"])
+              for r in ctx.rows(grants.ACTUAL, {"roles": [APP_ROLE, WORKER_ROLE]})}
+    wanted = grants.expected()
+    drift = [{"object": o, "grantee": g, "privilege": p, "drift": "extra"}
+             for o, g, p in sorted(actual - wanted)]
+    drift += [{"object": o, "grantee": g, "privilege": p, "drift": "missing"}
+              for o, g, p in sorted(wanted - actual)]
+    return Finding(len(drift), sample(drift, ctx.options))

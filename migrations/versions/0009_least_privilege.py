@@ -22,8 +22,12 @@ After:
   only. `taskhub_worker` reads and moves tasks and writes events, nothing else. The owner
   (who migrates, seeds and audits) keeps a policy that shows it everything, which the
   SECURITY DEFINER functions rely on when the owner is not a superuser.
-- Signing in by email, before a tenant is known, goes through `taskhub_login_lookup(email)`:
-  the id and hash of the one user with that email, nothing else.
+- Signing in by email, before a tenant is known, goes through
+  `taskhub_login_lookup(email, tag)`: the id and hash of the one user with that email, and
+  only with `tag = HMAC(key, 'login:<email>:<backend pid>')`, so SQL on an application
+  connection can neither list users nor look one up.
+- Creating large objects (storage outside row-level security) is revoked from PUBLIC when
+  the migrating role is a superuser (it cannot be otherwise).
 - Grants are the matrix in `GRANTS` below (also in the README); nothing is granted to
   PUBLIC: EXECUTE on every taskhub function and CONNECT and TEMPORARY on this database are
   revoked from it, and so is CREATE on schema public.
@@ -37,8 +41,9 @@ until then `taskhub_enter_tenant` refuses everyone.
 Data: none changes.
 
 Downgrade restores 0008's policies and grants (the tenant is `app.user_id` again), drops the
-functions, the private schema and its key, and gives CONNECT and TEMPORARY on the database back
-to PUBLIC; no row is lost.
+functions, the private schema and its key, and gives CONNECT and TEMPORARY on the database (and
+large objects) back to PUBLIC; CREATE on schema public stays revoked (PostgreSQL 15's default).
+No row is lost.
 """
 
 from collections.abc import Sequence
@@ -75,7 +80,7 @@ GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
 FUNCTIONS = {
     "public.taskhub_enter_tenant(uuid, bytea)": (APP,),
     "public.taskhub_tenant()": (APP,),
-    "public.taskhub_login_lookup(text)": (APP,),
+    "public.taskhub_login_lookup(text, bytea)": (APP,),
 }
 
 _PRIVATE = """
@@ -168,13 +173,32 @@ BEGIN
     RETURN tenant::uuid;  -- only taskhub_enter_tenant's own text carries a valid proof
 END $$;
 
-CREATE FUNCTION public.taskhub_login_lookup(email text)
+-- The one user with this (normalised) email, for a sign-in: its tag proves the caller holds
+-- the key, so SQL on an application connection cannot look anyone up by email.
+CREATE FUNCTION public.taskhub_login_lookup(email text, tag bytea)
 RETURNS TABLE (id uuid, password_hash text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT u.id, u.password_hash FROM public.users u
-    WHERE lower(u.email) = taskhub_login_lookup.email
-$$;
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    expected bytea := taskhub_private.hmac(format('login:%s:%s', email, pg_backend_pid()));
+BEGIN
+    IF email IS NULL OR tag IS NULL OR expected IS NULL OR sha256(tag) <> sha256(expected) THEN
+        RAISE EXCEPTION 'login lookup refused'
+            USING ERRCODE = 'invalid_authorization_specification';
+    END IF;
+    RETURN QUERY SELECT u.id, u.password_hash FROM public.users u
+                 WHERE lower(u.email) = taskhub_login_lookup.email;
+END $$;
 """
+
+# Large objects live outside every table's row-level security and any role may create them;
+# revoking that needs a superuser (pg_catalog's functions are the bootstrap superuser's).
+LARGE_OBJECT_FUNCTIONS = ("pg_catalog.lo_create(oid)", "pg_catalog.lo_creat(integer)",
+                          "pg_catalog.lo_from_bytea(oid, bytea)")
+
+
+def _if_superuser(statement: str) -> str:
+    return ("DO $$ BEGIN IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
+            f"THEN {statement}; END IF; END $$")
 
 
 def _on_database(statement: str) -> str:
@@ -188,13 +212,16 @@ def _owner_of(column: str) -> str:
 
 
 def upgrade() -> None:
+    op.execute("ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC")
     op.execute(_PRIVATE)
+    op.execute("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA taskhub_private FROM PUBLIC")
     op.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     op.execute(_on_database("REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC"))
-    op.execute("ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC")
     for function, roles in FUNCTIONS.items():
         op.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
         op.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {', '.join(roles)}")
+    op.execute(_if_superuser(
+        f"REVOKE EXECUTE ON FUNCTION {', '.join(LARGE_OBJECT_FUNCTIONS)} FROM PUBLIC"))
     op.execute(f"REVOKE ALL ON {', '.join(TABLES)} FROM PUBLIC, {APP}, {WORKER}")
     for role, tables in GRANTS.items():
         for table, privileges in tables.items():
@@ -230,5 +257,7 @@ def downgrade() -> None:
     for function in FUNCTIONS:
         op.execute(f"DROP FUNCTION {function}")
     op.execute("ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO PUBLIC")
+    op.execute(_if_superuser(
+        f"GRANT EXECUTE ON FUNCTION {', '.join(LARGE_OBJECT_FUNCTIONS)} TO PUBLIC"))
     op.execute(_on_database("GRANT CONNECT, TEMPORARY ON DATABASE %I TO PUBLIC"))
     op.execute("DROP SCHEMA taskhub_private CASCADE")

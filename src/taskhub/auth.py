@@ -54,9 +54,7 @@ def login(db: Database, settings: Settings, email: str, password: str) -> str:
         email = ""  # matches no user: takes the dummy-hash path below
     for _ in range(MAX_ATTEMPTS):
         with UnitOfWork.anonymous(db) as uow:
-            # The one narrow way to a user before a tenant is known (uq_users_email_lower).
-            user = uow.execute("SELECT id, password_hash FROM taskhub_login_lookup(:email)",
-                               {"email": email}).one_or_none()
+            user = uow.lookup_login(email)  # uq_users_email_lower
         if user is None:
             passwords.verify_dummy(password, settings)
             raise InvalidCredentials("unknown email or wrong password")

@@ -4,7 +4,8 @@
 `tag = HMAC-SHA256(tenant key, "tenant:<user_id>:<backend pid>")`. The key is given to the
 application (never to its database roles: it lives in a schema they cannot use), so SQL on an
 application connection cannot make a tag for another user, and a tag seen on one backend is
-worthless on any other.
+worthless on any other. `taskhub_login_lookup(email, tag)` is guarded the same way, so SQL
+on an application connection cannot look a user up by email either.
 """
 
 from __future__ import annotations
@@ -16,5 +17,13 @@ import uuid
 
 def tenant_tag(key: bytes, user_id: uuid.UUID, backend_pid: int) -> bytes:
     """The tag that lets backend `backend_pid` act for `user_id`."""
-    message = f"tenant:{user_id}:{backend_pid}".encode()
-    return hmac.new(key, message, hashlib.sha256).digest()
+    return _mac(key, f"tenant:{user_id}:{backend_pid}")
+
+
+def login_tag(key: bytes, email: str, backend_pid: int) -> bytes:
+    """The tag that lets backend `backend_pid` look up the user with `email` for a sign-in."""
+    return _mac(key, f"login:{email}:{backend_pid}")
+
+
+def _mac(key: bytes, message: str) -> bytes:
+    return hmac.new(key, message.encode(), hashlib.sha256).digest()

@@ -30,19 +30,24 @@ from typing import Any
 
 from psycopg import ConnectionInfo
 from psycopg.pq import TransactionStatus
-from sqlalchemy import Connection, CursorResult, RootTransaction, TextClause, text
+from sqlalchemy import Connection, CursorResult, RootTransaction, Row, TextClause, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from taskhub.db import Database
 from taskhub.errors import PasswordChangeRequired, StorageError
 from taskhub.principal import Principal
 from taskhub.settings import APP_ROLE, WORKER_ROLE
-from taskhub.tenancy import tenant_tag
+from taskhub.tenancy import login_tag, tenant_tag
 
+# What a session-level SET, or a role default the role gave itself (`ALTER ROLE CURRENT_USER
+# SET ...`, which PostgreSQL lets any role do), could otherwise change: where names resolve,
+# whether row-level security applies, and whether an acknowledged COMMIT is durable.
 _PINNED = ("pg_catalog.set_config('search_path', 'public, pg_temp', true), "
-           "pg_catalog.set_config('row_security', 'on', true)")
+           "pg_catalog.set_config('row_security', 'on', true), "
+           "pg_catalog.set_config('synchronous_commit', 'on', true)")
 _ENTER_TENANT = text(f"SELECT public.taskhub_enter_tenant(:uid, :tag), {_PINNED}")
 _NO_TENANT = text(f"SELECT {_PINNED}")
+_LOGIN_LOOKUP = text("SELECT id, password_hash FROM public.taskhub_login_lookup(:email, :tag)")
 # One simple-protocol message: ending the transaction and DISCARD ALL's parts that may run
 # after it (DISCARD ALL itself refuses to run in a multi-statement message).
 _RESET = ("; RESET ALL; SET ROLE NONE; CLOSE ALL; UNLISTEN *; "
@@ -117,6 +122,15 @@ class UnitOfWork:
             raise RuntimeError("the unit of work is not open (not entered, or already ended)")
         assert self._conn is not None
         return self._conn.execute(_statement(sql), dict(params or {}))
+
+    def lookup_login(self, email: str) -> Row[Any] | None:
+        """The id and hash of the user with this normalised email (the one way to a user
+        before a tenant is known), or None."""
+        if self._tx is None or not self._tx.is_active:
+            raise RuntimeError("the unit of work is not open (not entered, or already ended)")
+        tag = login_tag(self.db.tenant_key, email, _driver(self._conn).backend_pid)
+        assert self._conn is not None
+        return self._conn.execute(_LOGIN_LOOKUP, {"email": email, "tag": tag}).one_or_none()
 
     def commit(self) -> None:
         """Commit the transaction; the unit of work is finished afterwards."""
