@@ -39,7 +39,7 @@ class Attempt:
     worker: bool = False
     commit: bool = True
     harmless: Callable[[list[tuple[Any, ...]]], bool] | None = None
-    """For statements PostgreSQL answers with a warning: what their rows must show."""
+    """For statements PostgreSQL may answer with a warning: what their rows must show."""
 
 
 def _t(name: str, *statements: str, refused: bool = True, commit: bool = True,
@@ -163,8 +163,8 @@ ATTEMPTS = (
     _t("hba_file", "SHOW hba_file"),
     _t("reload_conf", "SELECT pg_reload_conf()"),
     _t("terminate_other_roles", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-       "WHERE usename IS DISTINCT FROM current_user AND backend_type = 'client backend'",
-       refused=False, harmless=lambda rows: bool(rows) and not any(r[0] for r in rows)),
+       "WHERE usename IS DISTINCT FROM current_user AND usename IS NOT NULL",
+       refused=False, harmless=lambda rows: not any(r[0] for r in rows)),
     _t("pg_stat_activity_queries", "SELECT query FROM pg_stat_activity", refused=False),
     # workers: status columns of tasks and events only
     _w("worker_select_users", "SELECT * FROM users"),
@@ -281,7 +281,7 @@ def test_escape_attempt(db: Database, db_engine: Engine, world: World, attempt: 
     if attempt.refused:
         assert refused, f"{attempt.name} was not refused"
     if attempt.harmless is not None:
-        assert not refused and attempt.harmless(seen), f"{attempt.name} did something: {seen}"
+        assert refused or attempt.harmless(seen), f"{attempt.name} did something: {seen}"
     shown = " ".join(str(value) for row in seen for value in row)
     leaked = [secret for secret in world.secrets if secret in shown]
     assert not leaked, f"{attempt.name} saw the victim's {leaked}"
