@@ -1,0 +1,103 @@
+"""Runtime login roles: confined, per database, never printed, gone with their database (and
+swept when a killed run left them)."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import URL
+
+from checker import access
+from checker.access import RuntimeAccess
+from checker.janitor import DatabaseJanitor
+from taskhub.db import libpq_url
+
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def _admin(janitor: DatabaseJanitor) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(libpq_url(janitor.server_url), autocommit=True)
+
+
+def _roles(janitor: DatabaseJanitor, database: str) -> list[tuple[object, ...]]:
+    with _admin(janitor) as conn:
+        return conn.execute("""
+            SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolcreaterole, r.rolcreatedb,
+                   r.rolbypassrls, r.rolreplication, r.rolinherit,
+                   ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g
+                         ON g.oid = m.roleid WHERE m.member = r.oid),
+                   left(a.rolpassword, 19)
+            FROM pg_roles r JOIN pg_authid a ON a.oid = r.oid
+            WHERE r.rolname IN (%s, %s) ORDER BY 1""",
+            (f"{database}_app", f"{database}_worker")).fetchall()
+
+
+def test_each_database_gets_two_confined_login_roles(pg_janitor: DatabaseJanitor,
+                                                     db_url: URL, db_access: RuntimeAccess) -> None:
+    name = db_url.database
+    assert _roles(pg_janitor, str(name)) == [
+        (f"{name}_app", True, False, False, False, False, False, True, ["taskhub_app"],
+         "SCRAM-SHA-256$4096:"),
+        (f"{name}_worker", True, False, False, False, False, False, True, ["taskhub_worker"],
+         "SCRAM-SHA-256$4096:")]
+    for url in (db_access.app_url, db_access.worker_url):
+        with psycopg.connect(libpq_url(url)) as conn:
+            row = conn.execute("SELECT current_user, session_user, "
+                               "has_database_privilege(current_database(), 'TEMPORARY'), "
+                               "has_database_privilege(current_database(), 'CREATE')").fetchone()
+            assert row == (url.username, url.username, False, False)
+
+
+def test_membership_cannot_be_switched_to_on_postgres_16(db_access: RuntimeAccess) -> None:
+    with psycopg.connect(libpq_url(db_access.app_url)) as conn:
+        if conn.info.server_version < 160000:
+            pytest.skip("membership options (SET FALSE) arrived in PostgreSQL 16")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SET ROLE taskhub_app")
+
+
+def test_a_runtime_role_cannot_connect_to_another_database(
+        pg_janitor: DatabaseJanitor, pg_template: str, db_access: RuntimeAccess) -> None:
+    with pg_janitor.ephemeral(template=pg_template) as other:
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            psycopg.connect(libpq_url(db_access.app_url.set(database=other.database)),
+                            connect_timeout=10)
+        postgres = db_access.worker_url.set(database="postgres")
+        with psycopg.connect(libpq_url(postgres)) as conn:  # PUBLIC may; it holds nothing of ours
+            assert conn.execute("SELECT to_regclass('tasks')").fetchone() == (None,)
+
+
+def test_passwords_and_key_are_never_in_a_repr(db_access: RuntimeAccess) -> None:
+    database = db_access.connect()
+    try:
+        shown = repr(db_access) + repr(database) + str(database.app.url)
+    finally:
+        database.dispose()
+    for secret in (db_access.app_url.password, db_access.worker_url.password,
+                   db_access.tenant_key.hex()):
+        assert secret and str(secret) not in shown
+
+
+def test_roles_go_with_their_database(pg_janitor: DatabaseJanitor, pg_template: str) -> None:
+    url = pg_janitor.create(template=pg_template)
+    assert url.database is not None
+    pg_janitor.runtime_access(url.database)
+    assert len(_roles(pg_janitor, url.database)) == 2
+    pg_janitor.drop(url.database)
+    assert _roles(pg_janitor, url.database) == []
+
+
+def test_roles_whose_database_is_gone_are_swept(pg_janitor: DatabaseJanitor,
+                                               db_access: RuntimeAccess) -> None:
+    """What a run killed between its DROP DATABASE and DROP ROLE leaves; the live roles of a
+    database that still exists are kept."""
+    orphan = DatabaseJanitor.new_name() + "_app"
+    with _admin(pg_janitor) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(orphan)))
+        assert orphan in access.orphaned_roles(conn, "checker_")
+    assert orphan in pg_janitor.sweep_stale()
+    with _admin(pg_janitor) as conn:
+        left = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles")}
+    assert orphan not in left
+    assert {db_access.app_url.username, db_access.worker_url.username} <= left
