@@ -3,6 +3,9 @@ swept when a killed run left them)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import psycopg
 import pytest
 from psycopg import sql
@@ -12,6 +15,7 @@ from checker import access
 from checker.access import RuntimeAccess
 from checker.janitor import DatabaseJanitor
 from taskhub.db import libpq_url
+from tests.checker.conftest import eventually
 
 INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -101,3 +105,31 @@ def test_roles_whose_database_is_gone_are_swept(pg_janitor: DatabaseJanitor,
         left = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles")}
     assert orphan not in left
     assert {db_access.app_url.username, db_access.worker_url.username} <= left
+
+
+def test_a_sigkilled_run_on_a_dsn_server_leaves_no_database_and_no_role(
+        pg_janitor: DatabaseJanitor) -> None:
+    """`checker db up --dsn` creates a database and its two roles; killed outright, its
+    reaper drops all three."""
+    dsn = libpq_url(pg_janitor.server_url)
+    proc = subprocess.Popen([sys.executable, "-m", "checker", "db", "up", "--dsn", dsn],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        name = proc.stdout.readline().strip().rsplit("/", 1)[-1]
+        assert name.startswith("checker_"), name
+        assert len(_roles(pg_janitor, name)) == 2
+        proc.kill()
+        proc.wait(timeout=30)
+
+        def gone() -> bool:
+            with _admin(pg_janitor) as conn:
+                db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                  (name,)).fetchone()
+            return db is None and _roles(pg_janitor, name) == []
+
+        assert eventually(gone)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
