@@ -281,3 +281,63 @@ def test_a_legacy_database_upgraded_to_head_passes_the_audit(
     failing = [(c.name, c.status, c.samples) for c in audit.checks if c.status != "pass"]
     assert audit.ok, failing
     assert rows(db, "SELECT count(*) AS n FROM tasks")[0]["n"] == len(STATUSES) * len(users)
+
+
+# --- 0009: least privilege --------------------------------------------------------------
+
+TABLES = ("users", "password_history", "auth_sessions", "tasks", "task_events")
+
+
+def _everything(db: psycopg.Connection[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    return {table: rows(db, f"SELECT * FROM {table} ORDER BY id") for table in TABLES}
+
+
+def test_least_privilege_keeps_every_row_and_serves_the_old_accounts(
+        db: psycopg.Connection[dict[str, Any]], empty_db_url: URL,
+        pg_janitor: Any) -> None:
+    from argon2 import PasswordHasher
+
+    from taskhub import auth, tasks, tokens
+    from taskhub.settings import TEST_ARGON2, Settings
+
+    at(empty_db_url, "0008")
+    hashed = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash("kept pw 0009")
+    owners = [add_user(db, f"{name}@example.com", hashed) for name in ("kim", "lee")]
+    for owner in owners:
+        db.execute("INSERT INTO password_history (user_id, password_hash) VALUES (%s, %s)",
+                   (owner, hashed))
+        db.execute("INSERT INTO auth_sessions (user_id, expires_at) "
+                   "VALUES (%s, now() + interval '1 hour')", (owner,))
+        for path in (("pending",), ("pending", "processing")):
+            task = rows(db, "INSERT INTO tasks (user_id, title, status, version) "
+                            "VALUES (%s, 'kept', %s, %s) RETURNING id",
+                        owner, path[-1], len(path))[0]["id"]
+            for before, after in zip((None, *path[:-1]), path, strict=True):
+                db.execute("INSERT INTO task_events (task_id, user_id, from_status, to_status, "
+                           "actor) VALUES (%s, %s, %s, %s, 'legacy')",
+                           (task, owner, before, after))
+    before = _everything(db)
+
+    migrate.upgrade(empty_db_url)
+    assert migrate.current(empty_db_url) == "0009"
+    assert _everything(db) == before
+
+    assert empty_db_url.database is not None
+    service = pg_janitor.runtime_access(empty_db_url.database).connect()
+    try:
+        settings = Settings(argon2=TEST_ARGON2, jwt_secret="k" * 40)
+        kim = tokens.verify(service, settings,
+                            auth.login(service, settings, "kim@example.com", "kept pw 0009"))
+        assert {str(t.user_id) for t in tasks.list_tasks(service, kim)} == {owners[0]}
+    finally:
+        service.dispose()
+
+    migrate.downgrade(empty_db_url, "0008")
+    after = _everything(db)
+    assert {t: len(r) for t, r in after.items()} == {
+        t: len(r) + (1 if t == "auth_sessions" else 0) for t, r in before.items()}
+    db.execute("BEGIN")
+    db.execute("SET LOCAL ROLE taskhub_app")
+    db.execute("SELECT set_config('app.user_id', %s, true)", (owners[1],))
+    assert {str(r["user_id"]) for r in rows(db, "SELECT user_id FROM tasks")} == {owners[1]}
+    db.execute("ROLLBACK")
