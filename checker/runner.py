@@ -11,6 +11,7 @@ Import this module only after gevent's monkey-patching (`checker.entry` does it)
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import socket
 import subprocess
@@ -31,6 +32,7 @@ from locust.runners import MasterRunner, Runner
 from locust.stats import StatsEntry, stats_history
 
 import scenarios
+from checker import runkey
 from checker.access import RuntimeAccess
 from checker.errors import InfrastructureError, UsageError
 from checker.faults.injector import Injector
@@ -38,13 +40,8 @@ from checker.history import HistoryWriter
 from checker.progress import Progress, Tick
 from checker.runconfig import RunConfig
 from checker.seed import SeedSpec
-from scenarios.harness import (
-    Harness,
-    attach,
-    install_cooperative_hashing,
-    serve_workers,
-    unsafe_transitions,
-)
+from scenarios.distributed import WorkerGate, serve_workers
+from scenarios.harness import Harness, attach, install_cooperative_hashing, unsafe_transitions
 from scenarios.standalone import prepare
 
 WORKER_CONNECT_TIMEOUT = 60.0
@@ -93,6 +90,8 @@ class LoadResult:
     ops: tuple[OpStats, ...]
     total: OpStats
     locust_html: str
+    refused_peers: int = 0
+    """Peers on the master port that never proved the run key (given nothing)."""
 
 
 def load_scenario(name: str) -> tuple[ModuleType, list[type[User]], SeedSpec]:
@@ -124,17 +123,18 @@ def run_load(config: RunConfig, url: str, access: RuntimeAccess, history: Path, 
                         config.users, writer)
         workers: list[subprocess.Popen[bytes]] = []
         harness: Harness | None = None
+        gate = WorkerGate()
         try:
             if config.expected_workers:
+                key = _run_key(config, logs)
                 runner: Runner = _master(env, config)
-                finished = serve_workers(env, setup, writer, config.expected_workers)
-                workers = _spawn_workers(config, runner, logs)
+                gate = serve_workers(env, setup, writer, config.expected_workers, key)
+                workers = _spawn_workers(config, runner, gate, key, logs)
             else:
                 runner = env.create_local_runner()
                 install_cooperative_hashing()
                 harness = Harness(setup, writer)
                 attach(env, harness)
-                finished = set()
             gevent.spawn(stats_history, runner)
             started = time.time()
             if injector is not None:
@@ -145,7 +145,7 @@ def run_load(config: RunConfig, url: str, access: RuntimeAccess, history: Path, 
                 if injector is not None:
                     injector.stop()
             ended = time.time()
-            _stop(runner, finished, config)
+            _stop(runner, gate.finished, config)
             html = get_html_report(env)
         finally:
             # Stopped workers have sent everything (see scenarios.harness.serve_master).
@@ -156,7 +156,24 @@ def run_load(config: RunConfig, url: str, access: RuntimeAccess, history: Path, 
     ops = tuple(OpStats.of(entry) for _key, entry in sorted(stats.entries.items()))
     return LoadResult(started, ended, len(setup.manifest.tenants), setup.manifest.task_count,
                       peak, config.expected_workers, unsafe_transitions(), interrupted, ops,
-                      OpStats.of(stats.total), html)
+                      OpStats.of(stats.total), html, len(gate.refused))
+
+
+def _run_key(config: RunConfig, logs: Path) -> bytes:
+    """The operator's key (CHECKER_RUN_KEY / _FILE), else a new one; remote workers need it,
+    so a new one is written to `run.key` in the report folder (mode 0600), never printed."""
+    try:
+        key = runkey.key_from_env()
+    except runkey.RunKeyError as exc:
+        raise UsageError(str(exc)) from None
+    if key is None:
+        key = runkey.new_key()
+        if config.remote_workers:
+            path = logs / "run.key"
+            runkey.write_key_file(path, key)
+            print(f"run key for the remote workers: {runkey.KEY_FILE_ENV}={path.resolve()} "
+                  "(copy the file to each worker machine)", file=sys.stderr, flush=True)
+    return key
 
 
 def _master(env: Environment, config: RunConfig) -> MasterRunner:
@@ -174,9 +191,10 @@ def _free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
-def _spawn_workers(config: RunConfig, runner: Runner, logs: Path
-                   ) -> list[subprocess.Popen[bytes]]:
-    """Start the local workers (`locust --worker`) and wait for every expected worker."""
+def _spawn_workers(config: RunConfig, runner: Runner, gate: WorkerGate, key: bytes,
+                   logs: Path) -> list[subprocess.Popen[bytes]]:
+    """Start the local workers (`locust --worker`, the run key in their environment) and wait
+    until every expected worker has proven it holds the key."""
     assert isinstance(runner, MasterRunner)
     port = runner.master_bind_port
     locustfile = scenarios.path_of(config.scenario)
@@ -186,15 +204,17 @@ def _spawn_workers(config: RunConfig, runner: Runner, logs: Path
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "locust", "--worker", "-f", str(locustfile),
              "--master-host", "127.0.0.1", "--master-port", str(port), "--loglevel", "WARNING"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, runkey.KEY_ENV: key.hex()}))
         log.close()
     deadline = time.monotonic() + WORKER_CONNECT_TIMEOUT
-    while runner.worker_count < config.expected_workers:
+    while len(gate.authenticated) < config.expected_workers:
         dead = [i for i, proc in enumerate(procs) if proc.poll() is not None]
         if dead or time.monotonic() > deadline:
             _reap(procs)
             what = f"worker {dead[0] + 1} exited (see {logs}/worker-{dead[0] + 1}.log)" if dead \
-                else f"only {runner.worker_count} of {config.expected_workers} workers connected"
+                else (f"only {len(gate.authenticated)} of {config.expected_workers} workers "
+                      "connected and proved the run key")
             raise InfrastructureError(f"distributed run could not start: {what}")
         gevent.sleep(0.1)
     return procs

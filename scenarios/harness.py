@@ -1,11 +1,5 @@
-"""What one load process shares between its simulated users: the run's setup, the runtime pools,
-the history sink, and the wiring between a Locust master and its workers.
-
-The master (or the only process) seeds the database and owns the history file. A worker asks
-for the `Setup` once its listeners are in place (its users wait for it) and ships its history
-records back: a batch with every stats report and a final one when its users
-have stopped, so the master's history holds exactly the operations the stats count.
-"""
+"""What one load process shares between its simulated users: the run's setup, the runtime
+pools, the history sink (the master/worker wiring is `scenarios.distributed`)."""
 
 from __future__ import annotations
 
@@ -21,10 +15,9 @@ import gevent
 import psycopg.waiting
 from gevent.event import Event
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
 
 from checker.access import RuntimeAccess
-from checker.history import HistoryRecord, HistoryWriter
+from checker.history import HistoryRecord
 from checker.profiles import load_settings
 from checker.seed import Manifest, SeedTenant
 from taskhub import passwords
@@ -32,10 +25,6 @@ from taskhub.db import Database
 
 UNSAFE_ENV = "CHECKER_UNSAFE_TRANSITIONS"
 """Test-only switch read by the scenarios alone: workers transition by read-then-write."""
-CONFIG_MESSAGE = "checker_config"
-HELLO_MESSAGE = "checker_hello"
-HISTORY_MESSAGE = "checker_history"
-HISTORY_KEY = "checker_history"
 _ATTR = "checker_harness"
 
 
@@ -228,65 +217,3 @@ def install_cooperative_hashing() -> None:
         cooperative_hasher.cooperative = True  # type: ignore[attr-defined]
         passwords.hasher = cooperative_hasher  # type: ignore[assignment]
         gevent.get_hub().threadpool.maxsize = max(os.cpu_count() or 2, 2)
-
-
-def serve_workers(environment: Environment, setup: Setup, sink: HistoryWriter,
-                  expected: int) -> set[str]:
-    """On a master: send each connecting worker its setup and append what workers ship to
-    `sink`. Returns the (live) set of workers whose final batch has arrived."""
-    runner = environment.runner
-    assert isinstance(runner, MasterRunner)
-    finished: set[str] = set()
-
-    def on_hello(environment: Environment, msg: Any, **_kw: Any) -> None:
-        index = runner.get_worker_index(msg.node_id)
-        runner.send_message(CONFIG_MESSAGE, setup.for_worker(index, max(expected, 1)).to_dict(),
-                            msg.node_id)
-
-    def take(lines: list[str]) -> None:
-        # Validated when the worker built them (HistoryRecord checks itself): written as sent.
-        if lines:
-            sink.append_lines(lines)
-
-    def on_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
-        take(data.get(HISTORY_KEY) or [])
-
-    def on_final(environment: Environment, msg: Any, **_kw: Any) -> None:
-        take(msg.data.get("records") or [])
-        if msg.data.get("final"):
-            finished.add(msg.node_id)
-
-    runner.register_message(HELLO_MESSAGE, on_hello)
-    environment.events.worker_report.add_listener(on_report)
-    runner.register_message(HISTORY_MESSAGE, on_final)
-    return finished
-
-
-def serve_master(environment: Environment) -> None:
-    """On a worker: wait for the setup message, ship history with every stats report and a
-    final batch when the users have stopped."""
-    runner = environment.runner
-    assert isinstance(runner, WorkerRunner)
-    sink = BufferSink()
-
-    def on_config(environment: Environment, msg: Any, **_kw: Any) -> None:
-        install_cooperative_hashing()
-        attach(environment, Harness(Setup.from_dict(msg.data), sink))
-
-    def on_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
-        data[HISTORY_KEY] = sink.drain()
-
-    def on_stop(environment: Environment, **_kw: Any) -> None:
-        # The users have stopped: final stats (carrying the last history batch) now, not at
-        # the master's `quit` (which a worker reads only after its stop_timeout pause).
-        send_stats = getattr(runner, "_send_stats", None)
-        if callable(send_stats):
-            send_stats()
-        runner.send_message(HISTORY_MESSAGE, {"records": sink.drain(), "final": True})
-
-    runner.register_message(CONFIG_MESSAGE, on_config)
-    # Ask for the setup only now: a setup pushed at connection time could arrive before
-    # Locust's `init` event has registered the handler above.
-    runner.send_message(HELLO_MESSAGE, {})
-    environment.events.report_to_master.add_listener(on_report)
-    environment.events.test_stop.add_listener(on_stop)

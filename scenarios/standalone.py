@@ -27,19 +27,14 @@ import locust
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from checker import runkey
 from checker.access import RuntimeAccess
 from checker.history import HistoryRecord, HistoryWriter
 from checker.janitor import DatabaseJanitor
 from checker.profiles import DEFAULT_PROFILE, argon2_params, legacy_params
 from checker.seed import SeedSpec, hash_all, plan, write
-from scenarios.harness import (
-    Harness,
-    Setup,
-    attach,
-    install_cooperative_hashing,
-    serve_master,
-    serve_workers,
-)
+from scenarios.distributed import serve_master, serve_workers
+from scenarios.harness import Harness, Setup, attach, install_cooperative_hashing
 from taskhub.db import libpq_url, sqlalchemy_url
 
 log = logging.getLogger("checker.scenarios")
@@ -69,8 +64,13 @@ def scenario_of(environment: Environment) -> tuple[str, SeedSpec]:
 
 def _on_init(environment: Environment, **_kw: Any) -> None:
     runner = environment.runner
+    try:
+        key = runkey.key_from_env()
+    except runkey.RunKeyError as exc:
+        log.error("%s", exc)
+        sys.exit(2)
     if isinstance(runner, WorkerRunner):
-        serve_master(environment)
+        serve_master(environment, key)
         return
     dsn = os.environ.get("TASKHUB_DATABASE_URL") or os.environ.get("CHECKER_DSN")
     if not dsn:
@@ -93,7 +93,12 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
              path)
     if isinstance(runner, MasterRunner):
         expected = int(getattr(options, "expect_workers", 1) or 1)
-        serve_workers(environment, setup, writer, expected)
+        if key is None:
+            key = runkey.new_key()
+            key_file = path.with_suffix(".key")
+            runkey.write_key_file(key_file, key)
+            log.info("workers need the run key: %s=%s", runkey.KEY_FILE_ENV, key_file.resolve())
+        serve_workers(environment, setup, writer, expected, key)
     else:
         install_cooperative_hashing()
         attach(environment, Harness(setup, writer))
