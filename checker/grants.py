@@ -73,8 +73,8 @@ rel AS (
     SELECT c.oid, CASE c.relkind WHEN 'S' THEN 'sequence ' ELSE 'table ' END
                   || CASE n.nspname WHEN 'public' THEN '' ELSE n.nspname || '.' END
                   || c.relname AS object,
-           coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's'::"char" ELSE 'r'::"char" END,
-                                         c.relowner)) AS acl
+           coalesce(c.relacl, acldefault(
+               CASE c.relkind WHEN 'S' THEN 's'::"char" ELSE 'r'::"char" END, c.relowner)) AS acl
     FROM pg_class c JOIN ours n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'S', 'v', 'm', 'f')),
 fn AS (

@@ -8,7 +8,8 @@ its users have stopped, so the master's history holds exactly the operations the
 
 Any other peer on the master port gets nothing: a wrong proof, a malformed message, or no proof
 within AUTH_TIMEOUT seconds of connecting gets it logged, counted, told to quit and dropped
-from Locust's workers (so no users are dispatched to it); history that does not open with the run key is ignored and counted.
+from Locust's workers (so no users are dispatched to it); history that does not open with
+the run key is ignored and counted.
 """
 
 from __future__ import annotations
