@@ -1,7 +1,8 @@
 """Failure injection for atomicity tests, from outside the services (no test hooks in taskhub).
 
-- `after_write(engine, n, action)`: SQLAlchemy's `after_cursor_execute` event runs `action`
-  right after the n-th write statement a service sends on `engine`; `raise_driver_error` and
+- `after_write(db, n, action)`: SQLAlchemy's `after_cursor_execute` event runs `action`
+  right after the n-th write statement a service sends on `db` (both pools of a Database, or
+  one engine); `raise_driver_error` and
   `terminate_backend(...)` are the two actions (a driver error; the server ending the session).
 - `Rejection`: a temporary CHECK constraint or trigger that makes one later statement fail
   with a constraint violation.
@@ -19,6 +20,9 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, event, text
+
+from taskhub.db import Database
+from tests.integration.helpers import engines_of
 
 TABLES = ("users", "password_history", "auth_sessions", "tasks", "task_events")
 _WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b|^\s*WITH\b.*\b(INSERT|UPDATE|DELETE)\b",
@@ -42,9 +46,10 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @contextmanager
-def after_write(engine: Engine, n: int | None = None,
+def after_write(target: Database | Engine, n: int | None = None,
                 action: Action | None = None) -> Iterator[list[str]]:
-    """Run `action` once, right after the n-th write statement on `engine` has executed.
+    """Run `action` once, right after the n-th write statement on `target` has executed
+    (counted over both pools of a Database).
 
     Yields the list of write statements that completed (without n: just counts them).
     """
@@ -57,11 +62,14 @@ def after_write(engine: Engine, n: int | None = None,
             if action is not None and len(writes) == n:
                 action(cursor)
 
-    event.listen(engine, "after_cursor_execute", listener)
+    engines = engines_of(target)
+    for engine in engines:
+        event.listen(engine, "after_cursor_execute", listener)
     try:
         yield writes
     finally:
-        event.remove(engine, "after_cursor_execute", listener)
+        for engine in engines:
+            event.remove(engine, "after_cursor_execute", listener)
 
 
 def raise_driver_error(cursor: Any) -> None:

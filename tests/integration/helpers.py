@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
 
+from taskhub.db import Database
 from taskhub.principal import Principal
 from taskhub.settings import APP_ROLE
 from taskhub.users import UserRecord
@@ -37,16 +38,35 @@ def as_owner(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+def become_app(conn: Connection, user_id: object | None) -> None:
+    """Inside an open transaction of an owner connection: enter tenant `user_id` (if given)
+    and take the application role for the rest of the transaction.
+
+    The tenant is entered the way the services enter it, `taskhub_enter_tenant` with a valid
+    tag, the tag made by the owner's `taskhub_private.tenant_tag` (the test holds no key);
+    so this comes first: `taskhub_app` may not call into `taskhub_private`.
+    """
+    if user_id is not None:
+        conn.execute(text("SELECT public.taskhub_enter_tenant(CAST(:uid AS uuid), "
+                          "taskhub_private.tenant_tag(CAST(:uid AS uuid)))"),
+                     {"uid": str(user_id)})
+    conn.exec_driver_sql(f"SET LOCAL ROLE {APP_ROLE}")
+
+
 @contextmanager
 def as_app(engine: Engine, user_id: object | None) -> Iterator[Connection]:
-    """Raw SQL as the application role with `app.user_id` set (rolled back at the end)."""
+    """Raw SQL as the application role, in tenant `user_id` if given (rolled back at the
+    end); `engine` is the owner's."""
     with engine.connect() as conn:  # closing rolls the transaction back
         conn.begin()
-        conn.exec_driver_sql(f"SET LOCAL ROLE {APP_ROLE}")
-        if user_id is not None:
-            conn.execute(text("SELECT set_config('app.user_id', :uid, true)"),
-                         {"uid": str(user_id)})
+        become_app(conn, user_id)
         yield conn
+
+
+def engines_of(target: Database | Engine) -> tuple[Engine, ...]:
+    """The engines a service call on `target` may use (both pools of a Database), for event
+    hooks that watch or break what the services send."""
+    return (target.app, target.worker) if isinstance(target, Database) else (target,)
 
 
 def ledger_violations(engine: Engine) -> list[tuple[object, ...]]:

@@ -1,10 +1,12 @@
 """Deterministic interleavings of real service calls on separate connections.
 
-`Pause(engine, point)` holds the first transaction on `engine` (give each actor its own engine)
-at a point of its choosing (before its first write, after its n-th write, or just before COMMIT,
-locks held) until `release()`; the test meanwhile runs the other actor and waits for it to queue
-on a lock (`helpers.wait_for_lock_waiters`) or to finish. SQLAlchemy engine events do the
-holding, so the services need no test hooks.
+`Pause(db, point)` holds the first transaction on `db` (give each actor its own Database; both
+of its pools are watched) at a point of its choosing (before its first write, after its n-th
+write, or just before COMMIT, locks held) until `release()`; the test meanwhile runs the other
+actor and waits for it to queue on a lock (`helpers.wait_for_lock_waiters`) or to finish.
+SQLAlchemy engine events do the holding, so the services need no test hooks. A unit of work
+commits with one simple-protocol message that starts with COMMIT (`taskhub.uow`): "before
+COMMIT" is just before that statement is sent.
 """
 
 from __future__ import annotations
@@ -17,17 +19,19 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, event
 
+from taskhub.db import Database
 from tests.integration.faults import is_write
+from tests.integration.helpers import engines_of
 
 Point = Literal["before_write", "after_write", "before_commit"]
 TIMEOUT_S = 30.0
 
 
 class Pause:
-    """Hold one transaction on `engine` at `point` (the n-th write for the write points)."""
+    """Hold one transaction on `target` at `point` (the n-th write for the write points)."""
 
-    def __init__(self, engine: Engine, point: Point, nth: int = 1) -> None:
-        self.engine, self.point, self.nth = engine, point, nth
+    def __init__(self, target: Database | Engine, point: Point, nth: int = 1) -> None:
+        self.engines, self.point, self.nth = engines_of(target), point, nth
         self.reached = threading.Event()
         self._go = threading.Event()
         self._writes = 0
@@ -35,7 +39,11 @@ class Pause:
 
     def _make_listener(self) -> tuple[str, Callable[..., None]]:
         if self.point == "before_commit":
-            return "commit", lambda conn: self._hold()
+            def on_commit(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+                if statement.lstrip().upper().startswith("COMMIT"):
+                    self._hold()
+
+            return "before_cursor_execute", on_commit
 
         def on_statement(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
             if is_write(statement):
@@ -63,13 +71,15 @@ class Pause:
         self._go.set()
 
     def __enter__(self) -> Pause:
-        event.listen(self.engine, self._event, self._listener)
+        for engine in self.engines:
+            event.listen(engine, self._event, self._listener)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
-        event.remove(self.engine, self._event, self._listener)
+        for engine in self.engines:
+            event.remove(engine, self._event, self._listener)
 
 
 def outcome(call: Callable[[], Any]) -> Any:

@@ -1,6 +1,6 @@
 """Watching the services from outside, without replacing anything they depend on: the
-statements an engine sends, and the Argon2id work done (`passwords.hasher` wrapped, the real
-hasher still doing every hash and verification)."""
+statements the services send (on both pools of a Database), and the Argon2id work done
+(`passwords.hasher` wrapped, the real hasher still doing every hash and verification)."""
 
 from __future__ import annotations
 
@@ -15,22 +15,27 @@ from argon2.exceptions import InvalidHashError
 from sqlalchemy import Engine, event
 
 from taskhub import passwords
+from taskhub.db import Database
 from taskhub.settings import Argon2Params
+from tests.integration.helpers import engines_of
 
 
 @contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """Every statement sent on `engine` inside the block."""
+def statements(target: Database | Engine) -> Iterator[list[str]]:
+    """Every statement sent on `target` (both pools of a Database) inside the block."""
     sent: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
         sent.append(statement)
 
-    event.listen(engine, "before_cursor_execute", record)
+    engines = engines_of(target)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield sent
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
 
 
 @dataclass

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, replace
 import pytest
 from sqlalchemy import URL, Engine, text
 
+from checker.access import RuntimeAccess
 from taskhub import auth, passwords, tasks, users
-from taskhub.db import libpq_url, make_engine
+from taskhub.db import Database, libpq_url
 from taskhub.errors import StorageError
 from taskhub.principal import Worker
 from taskhub.settings import Argon2Params, Settings
@@ -33,14 +34,16 @@ from tests.integration.helpers import Account, as_owner, password
 WORKER = Worker("atomicity")
 OTHER_ARGON2 = Argon2Params(time_cost=2, memory_cost=2048, parallelism=1)
 
-Act = Callable[[Engine], object]
+Act = Callable[[Database], object]
 
 
 @dataclass(frozen=True)
 class World:
-    """What an operation's arrangement may use."""
+    """What an operation's arrangement may use: the owner's engine (to look and arrange behind
+    the services' back) and the services' Database."""
 
     engine: Engine
+    db: Database
     settings: Settings
     make_account: Callable[..., Account]
 
@@ -73,7 +76,7 @@ def _issue_temporary_password(w: World) -> Act:
 
 def _use_temporary_password(w: World) -> Act:
     account = w.make_account()
-    temporary = auth.issue_temporary_password(w.engine, w.settings, account.user.id)
+    temporary = auth.issue_temporary_password(w.db, w.settings, account.user.id)
     return lambda e: auth.login(e, w.settings, account.user.email, temporary)
 
 
@@ -92,20 +95,20 @@ def _create_task(w: World) -> Act:
 
 
 def _start_task(w: World) -> Act:
-    task = tasks.create(w.engine, w.make_account().principal, "job")
+    task = tasks.create(w.db, w.make_account().principal, "job")
     return lambda e: tasks.start(e, WORKER, task.id)
 
 
 def _complete_task(w: World) -> Act:
-    task = tasks.create(w.engine, w.make_account().principal, "job")
-    tasks.start(w.engine, WORKER, task.id)
+    task = tasks.create(w.db, w.make_account().principal, "job")
+    tasks.start(w.db, WORKER, task.id)
     return lambda e: tasks.complete(e, WORKER, task.id, {"answer": 42})
 
 
 def _claim_tasks(w: World) -> Act:
     principal = w.make_account().principal
     for i in range(3):
-        tasks.create(w.engine, principal, f"queued {i}")
+        tasks.create(w.db, principal, f"queued {i}")
     return lambda e: tasks.claim(e, WORKER, 2)
 
 
@@ -113,7 +116,7 @@ def _delete_user(w: World) -> Act:
     account = w.make_account()
     w.make_account()  # a bystander whose rows must stay
     for i in range(2):
-        tasks.start(w.engine, WORKER, tasks.create(w.engine, account.principal, f"t{i}").id)
+        tasks.start(w.db, WORKER, tasks.create(w.db, account.principal, f"t{i}").id)
     return lambda e: users.delete(e, account.principal)
 
 
@@ -145,29 +148,29 @@ REJECTED_WRITES = [pytest.param(op, k, rejection, id=f"{op.name}-write-{k}")
 
 
 @pytest.fixture
-def world(db_engine: Engine, settings: Settings,
+def world(db_engine: Engine, db: Database, settings: Settings,
           make_account: Callable[..., Account]) -> World:
-    return World(db_engine, settings, make_account)
+    return World(db_engine, db, settings, make_account)
 
 
 @pytest.fixture
-def faulty(db_url: URL) -> Iterator[Engine]:
-    """A separate engine for the call under test: only its statements are counted and broken."""
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
+def faulty(db_access: RuntimeAccess) -> Iterator[Database]:
+    """Separate pools for the call under test: only its statements are counted and broken."""
+    db = db_access.connect()
+    yield db
+    db.dispose()
 
 
-def _then_it_succeeds(op: Operation, act: Act, engine: Engine) -> None:
+def _then_it_succeeds(op: Operation, act: Act, db: Database) -> None:
     """Nothing half-done blocks a clean retry, which writes exactly `op.writes` statements."""
-    with after_write(engine) as writes:
-        act(engine)
+    with after_write(db) as writes:
+        act(db)
     assert len(writes) == op.writes, writes
 
 
 @pytest.mark.parametrize(("op", "k"), AFTER_EACH_WRITE)
 def test_driver_error_after_a_write_leaves_nothing(
-        op: Operation, k: int, world: World, faulty: Engine) -> None:
+        op: Operation, k: int, world: World, faulty: Database) -> None:
     act = op.arrange(world)
     before = snapshot(world.engine)
     with after_write(faulty, k, raise_driver_error) as writes, \
@@ -176,12 +179,12 @@ def test_driver_error_after_a_write_leaves_nothing(
     assert len(writes) == k
     assert not caught.value.during_commit
     assert snapshot(world.engine) == before
-    _then_it_succeeds(op, act, world.engine)
+    _then_it_succeeds(op, act, world.db)
 
 
 @pytest.mark.parametrize(("op", "k", "rejection"), REJECTED_WRITES)
 def test_constraint_violation_in_a_later_write_leaves_nothing(
-        op: Operation, k: int, rejection: Rejection, world: World, faulty: Engine) -> None:
+        op: Operation, k: int, rejection: Rejection, world: World, faulty: Database) -> None:
     act = op.arrange(world)
     with rejection.active(world.engine):
         before = snapshot(world.engine)
@@ -190,12 +193,12 @@ def test_constraint_violation_in_a_later_write_leaves_nothing(
         assert len(writes) == k - 1  # the k-th write is the one refused
         assert caught.value.sqlstate == rejection.sqlstate
         assert snapshot(world.engine) == before
-    _then_it_succeeds(op, act, world.engine)
+    _then_it_succeeds(op, act, world.db)
 
 
 @pytest.mark.parametrize(("op", "k"), AFTER_EACH_WRITE)
 def test_session_killed_after_a_write_leaves_nothing(
-        op: Operation, k: int, world: World, faulty: Engine, db_url: URL) -> None:
+        op: Operation, k: int, world: World, faulty: Database, db_url: URL) -> None:
     act = op.arrange(world)
     before = snapshot(world.engine)
     with after_write(faulty, k, terminate_backend(libpq_url(db_url))) as writes, \
@@ -204,4 +207,4 @@ def test_session_killed_after_a_write_leaves_nothing(
     assert len(writes) == k
     assert caught.value.during_commit == (k == op.writes)  # the last write is followed by COMMIT
     assert snapshot(world.engine) == before
-    _then_it_succeeds(op, act, world.engine)
+    _then_it_succeeds(op, act, world.db)

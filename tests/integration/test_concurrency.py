@@ -16,10 +16,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import URL, Engine, text
+from sqlalchemy import Engine, text
 
+from checker.access import RuntimeAccess
 from taskhub import auth, passwords, tasks, tokens, users
-from taskhub.db import Database, make_engine
+from taskhub.db import Database
 from taskhub.errors import (
     Conflict,
     EmailTaken,
@@ -48,10 +49,11 @@ OTHER_ARGON2 = Argon2Params(time_cost=2, memory_cost=2048, parallelism=1)
 
 
 @pytest.fixture
-def held(db_url: URL) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
+def held(db_access: RuntimeAccess) -> Iterator[Database]:
+    """Pools of their own for the actor that gets paused."""
+    db = db_access.connect()
+    yield db
+    db.dispose()
 
 
 def count(engine: Engine, sql: str, **params: object) -> int:
@@ -159,7 +161,7 @@ def test_parallel_logins_open_distinct_sessions_and_rehash_once(db: Database,
         barrier.wait()
         return auth.login(db, settings, account.user.email, account.password)
 
-    with after_write(db_engine) as writes, ThreadPoolExecutor(N) as pool:
+    with after_write(db) as writes, ThreadPoolExecutor(N) as pool:
         issued = list(pool.map(login, range(N)))
     rehashes = [w for w in writes if w.startswith("UPDATE users SET password_hash")]
     assert len(rehashes) == 1
@@ -174,7 +176,7 @@ def test_parallel_logins_open_distinct_sessions_and_rehash_once(db: Database,
 
 
 def test_argon2_runs_with_no_transaction_open_and_the_row_unlocked(db: Database,
-        held: Engine, settings: Settings, make_account: Callable[..., Account],
+        db_engine: Engine, settings: Settings, make_account: Callable[..., Account],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Every Argon2id verification and hash of a login, a password change, a temporary
     password and a registration happens while the service holds no transaction and no lock
@@ -185,7 +187,7 @@ def test_argon2_runs_with_no_transaction_open_and_the_row_unlocked(db: Database,
     open_transactions: list[int] = []
 
     def look() -> None:
-        with as_owner(held) as conn:
+        with as_owner(db_engine) as conn:
             conn.execute(text("SELECT 1 FROM users WHERE id = :u FOR UPDATE NOWAIT"),
                          {"u": account.user.id})
             open_transactions.append(conn.execute(text(
@@ -242,7 +244,7 @@ def test_a_hash_that_keeps_changing_ends_in_a_conflict_and_changes_nothing(db: D
 
 
 def test_one_email_registered_concurrently_in_different_cases(db: Database,
-        db_engine: Engine, held: Engine, settings: Settings) -> None:
+        db_engine: Engine, held: Database, settings: Settings) -> None:
     """The first registration holds its new row uncommitted; the others queue on the unique
     index; once it commits, each of them gets EmailTaken."""
     variants = ["Race@Example.com", "race@example.com", "RACE@EXAMPLE.COM",

@@ -20,7 +20,7 @@ from taskhub import tasks
 from taskhub.db import Database
 from taskhub.principal import Worker
 from taskhub.settings import APP_ROLE, WORKER_ROLE
-from tests.integration.helpers import Account
+from tests.integration.helpers import Account, become_app
 
 CHECK, UNIQUE, FOREIGN_KEY, RLS = "23514", "23505", "23503", "42501"
 
@@ -93,10 +93,10 @@ CASES = {
         "VALUES (:ghost, :a, 'pending', 'x')", FOREIGN_KEY, "fk_task_events_task_id_user_id_tasks"),
     "session of a user that does not exist": Case(
         "INSERT INTO auth_sessions (user_id, expires_at) VALUES (:ghost, now() + interval '1h')",
-        FOREIGN_KEY, "fk_auth_sessions_user_id_users"),
+        FOREIGN_KEY, "fk_auth_sessions_user_id_users", tenant="ghost"),
     "password history of a user that does not exist": Case(
         "INSERT INTO password_history (user_id, password_hash) VALUES (:ghost, 'h')",
-        FOREIGN_KEY, "fk_password_history_user_id_users"),
+        FOREIGN_KEY, "fk_password_history_user_id_users", tenant="ghost"),
     "event for another owner's task, in its own name": Case(
         "INSERT INTO task_events (task_id, user_id, to_status, actor) "
         "VALUES (:pending, :b, 'pending', 'x')", FOREIGN_KEY,
@@ -108,12 +108,13 @@ CASES = {
         "INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
         "VALUES (:processing, :b, 'processing', 'failed', 'w')", FOREIGN_KEY,
         "fk_task_events_task_id_user_id_tasks", role=WORKER_ROLE, tenant=None),
+    # A new user's row is written in its own tenancy, as `users.register` does.
     "duplicate email": Case(
-        "INSERT INTO users (email, password_hash) VALUES (:a_email, 'h')", UNIQUE,
-        "uq_users_email_lower", tenant=None),
+        "INSERT INTO users (id, email, password_hash) VALUES (:ghost, :a_email, 'h')", UNIQUE,
+        "uq_users_email_lower", tenant="ghost"),
     "duplicate email in another case": Case(
-        "INSERT INTO users (email, password_hash) VALUES (upper(:a_email), 'h')", CHECK,
-        "ck_users_email_normalised", tenant=None),
+        "INSERT INTO users (id, email, password_hash) VALUES (:ghost, upper(:a_email), 'h')",
+        CHECK, "ck_users_email_normalised", tenant="ghost"),
     "email changed to another user's": Case(
         "UPDATE users SET email = :b_email WHERE id = :a", UNIQUE, "uq_users_email_lower"),
     "temporary password without expiry": Case(
@@ -142,10 +143,11 @@ def refused(engine: Engine, sql: str, params: dict[str, Any], role: str | None,
         conn.begin()
         if before:
             conn.exec_driver_sql(before)
-        if role is not None:
+        if role == APP_ROLE:
+            become_app(conn, tenant)
+        elif role is not None:
+            assert tenant is None, "only the application role acts for a tenant"
             conn.exec_driver_sql(f"SET LOCAL ROLE {role}")
-        if tenant is not None:
-            conn.execute(text("SELECT set_config('app.user_id', :u, true)"), {"u": str(tenant)})
         with pytest.raises(DBAPIError) as caught:
             conn.execute(text(sql), params)
     return caught.value.orig
@@ -165,8 +167,9 @@ def test_unique_email_holds_without_the_normalisation_check(
         db_engine: Engine, scene: Scene) -> None:
     """Defence in depth: even if emails could be stored in mixed case, the unique index on
     lower(email) still refuses a case variant of an existing one."""
-    error = refused(db_engine, "INSERT INTO users (email, password_hash) "
-                               "VALUES (upper(:a_email), 'h')", asdict(scene), APP_ROLE, None,
+    error = refused(db_engine, "INSERT INTO users (id, email, password_hash) "
+                               "VALUES (:ghost, upper(:a_email), 'h')", asdict(scene), APP_ROLE,
+                    scene.ghost,
                     before="ALTER TABLE users DROP CONSTRAINT ck_users_email_normalised")
     assert (error.sqlstate, error.diag.constraint_name) == (UNIQUE, "uq_users_email_lower")
 
@@ -177,8 +180,7 @@ def test_the_same_statements_pass_with_valid_values(db_engine: Engine, scene: Sc
     values = asdict(scene)
     with db_engine.connect() as conn:
         conn.begin()
-        conn.exec_driver_sql(f"SET LOCAL ROLE {APP_ROLE}")
-        conn.execute(text("SELECT set_config('app.user_id', :u, true)"), {"u": str(scene.a)})
+        become_app(conn, scene.a)
         conn.execute(text("UPDATE tasks SET status = 'completed', result = '1', "
                           "version = version + 1 WHERE id = :processing"), values)
         conn.execute(text("INSERT INTO task_events (task_id, user_id, from_status, to_status, "

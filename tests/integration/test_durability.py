@@ -21,12 +21,13 @@ import pytest
 from sqlalchemy import URL, Engine, text
 
 from checker import migrate
+from checker.access import RuntimeAccess
 from checker.janitor import DatabaseJanitor
 from checker.provision.base import Server
 from checker.provision.container import ContainerProvider
 from checker.provision.embedded import EmbeddedProvider
 from taskhub import auth, tasks, tokens, users
-from taskhub.db import make_engine
+from taskhub.db import Database, make_engine
 from taskhub.errors import StorageError, TaskhubError
 from taskhub.principal import Principal, Worker
 from taskhub.settings import Settings
@@ -70,28 +71,31 @@ def crashable(request: pytest.FixtureRequest) -> Iterator[CrashableServer]:
         yield CrashableServer(provider, server)
 
 
-def _database(server: Server) -> URL:
+def _database(server: Server) -> tuple[URL, RuntimeAccess]:
+    """A migrated database (its owner's URL) and its runtime access (login roles, key)."""
     janitor = DatabaseJanitor(server.url)
     try:
         url = janitor.create()
+        migrate.upgrade(url)
+        assert url.database is not None
+        access = janitor.runtime_access(url.database)
     finally:
         janitor.close()
-    migrate.upgrade(url)
-    return url
+    return url, access
 
 
-def _committed_state(engine: Engine, settings: Settings) -> tuple[Principal, list[Any]]:
+def _committed_state(db: Database, settings: Settings) -> tuple[Principal, list[Any]]:
     """Two users with live sessions and tasks in every status, all committed."""
     principals = []
     for n in (1, 2):
         email = f"durable{n}@example.com"
-        users.register(engine, settings, email, password(n))
-        principals.append(tokens.verify(engine, settings,
-                                        auth.login(engine, settings, email, password(n))))
-    ids = [tasks.create(engine, p, f"task {i}").id for i, p in enumerate(principals * 3)]
-    tasks.start(engine, Worker("w"), ids[0])
-    tasks.complete(engine, Worker("w"), tasks.start(engine, Worker("w"), ids[1]).id, {"ok": 1})
-    tasks.fail(engine, Worker("w"), tasks.start(engine, Worker("w"), ids[2]).id, "boom")
+        users.register(db, settings, email, password(n))
+        principals.append(tokens.verify(db, settings,
+                                        auth.login(db, settings, email, password(n))))
+    ids = [tasks.create(db, p, f"task {i}").id for i, p in enumerate(principals * 3)]
+    tasks.start(db, Worker("w"), ids[0])
+    tasks.complete(db, Worker("w"), tasks.start(db, Worker("w"), ids[1]).id, {"ok": 1})
+    tasks.fail(db, Worker("w"), tasks.start(db, Worker("w"), ids[2]).id, "boom")
     return principals[0], ids
 
 
@@ -103,11 +107,13 @@ def _titles(engine: Engine) -> dict[str, Any]:
 
 def test_committed_survives_a_crash_and_uncommitted_does_not(
         crashable: CrashableServer, settings: Settings) -> None:
-    url = _database(crashable.server)
-    engine, held = make_engine(url), make_engine(url)
-    with engine.connect() as conn:
-        assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
-    owner, ids = _committed_state(engine, settings)
+    url, access = _database(crashable.server)
+    engine = make_engine(url)  # the owner's: to look, and to hold uncommitted writes
+    db, held = access.connect(), access.connect()  # the services'; `held` is paused
+    for each in (engine, db.app, db.worker):
+        with each.connect() as conn:
+            assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+    owner, ids = _committed_state(db, settings)
     committed = snapshot(engine)
 
     acknowledged: list[Any] = []
@@ -119,7 +125,7 @@ def test_committed_survives_a_crash_and_uncommitted_does_not(
         for i in range(100_000):
             in_flight.append(f"written {i}")
             try:
-                acknowledged.append(tasks.create(engine, owner, f"written {i}").id)
+                acknowledged.append(tasks.create(db, owner, f"written {i}").id)
             except TaskhubError:
                 return
             in_flight.pop()
@@ -144,11 +150,15 @@ def test_committed_survives_a_crash_and_uncommitted_does_not(
         assert isinstance(registering.result(timeout=30), StorageError)
         writing.result(timeout=30)
     engine.dispose()
+    db.dispose()
     held.dispose()
 
     crashable.restart()
     assert RECOVERED in crashable.log()  # a crash, not a clean shutdown
-    after = make_engine(url.set(host=crashable.server.url.host, port=crashable.server.url.port))
+    host, port = crashable.server.url.host, crashable.server.url.port
+    after = make_engine(url.set(host=host, port=port))
+    after_db = Database.connect(access.app_url.set(host=host, port=port),
+                                access.worker_url.set(host=host, port=port), access.tenant_key)
     try:
         survived = snapshot(after)
         for table, rows in committed.items():  # rows hold dicts (jsonb): compare as lists
@@ -163,9 +173,10 @@ def test_committed_survives_a_crash_and_uncommitted_does_not(
             assert conn.execute(text("SELECT count(*) FROM users WHERE email = "
                                      "'never@example.com'")).scalar_one() == 0
         assert ledger_violations(after) == []
-        tasks.create(after, owner, "after the restart")  # and the database works on
+        tasks.create(after_db, owner, "after the restart")  # and the database works on
     finally:
         after.dispose()
+        after_db.dispose()
 
 
 def test_without_synchronous_commit_the_same_crash_loses_acknowledged_commits() -> None:
@@ -174,7 +185,7 @@ def test_without_synchronous_commit_the_same_crash_loses_acknowledged_commits() 
     10 s), so the crash takes the latest of them; committed with it on, none are lost."""
     provider = EmbeddedProvider(options={"wal_writer_delay": "10000ms"})
     with provider as server:
-        url = _database(server)
+        url, _ = _database(server)
         with make_engine(url).begin() as conn:
             conn.execute(text("CREATE TABLE acknowledged (n int, synchronous bool)"))
         for synchronous in (True, False):
@@ -188,7 +199,7 @@ def test_without_synchronous_commit_the_same_crash_loses_acknowledged_commits() 
         provider.crash()
         after = make_engine(url.set(port=provider.restart().url.port))
         with after.connect() as conn:
-            counts = dict(conn.execute(text(
+            counts: dict[bool, int] = dict(conn.execute(text(
                 "SELECT synchronous, count(*) FROM acknowledged GROUP BY synchronous")).all())
         after.dispose()
     assert counts.get(True) == 50

@@ -45,7 +45,7 @@ def test_a_megabyte_password_costs_no_argon2_and_no_database(db: Database,
         lambda: auth.change_password(db, settings, account.principal, account.password,
                                      MEGABYTE),
     ]
-    with statements(db_engine) as sent:
+    with statements(db) as sent:
         for attempt in attempts:
             with pytest.raises(InputTooLarge, match="longer than 1024 bytes"):
                 attempt()
@@ -189,7 +189,7 @@ def test_unstorable_text_is_refused_everywhere(db: Database, db_engine: Engine, 
         "list status": lambda: tasks.list_tasks(db, me, bad),
     }
     before = snapshot(db_engine)
-    with statements(db_engine) as sent:
+    with statements(db) as sent:
         for name, attempt in attempts.items():
             with pytest.raises(InvalidInput) as caught:
                 attempt()
@@ -233,7 +233,7 @@ def test_ids_that_are_not_uuids(db: Database, db_engine: Engine, settings: Setti
         lambda bad: tasks.fail(db, me, bad, "e"),
         lambda bad: auth.issue_temporary_password(db, settings, bad),
     ]
-    with statements(db_engine) as sent:
+    with statements(db) as sent:
         for bad in BAD_IDS:
             for attempt in attempts:
                 with pytest.raises(InvalidInput, match="must be a UUID"):

@@ -1,7 +1,8 @@
 """Each race of `checker.isolation.operations`, forced step by step on real connections.
 
-One actor runs on its own engine and is held at a chosen point (`interleave.Pause`: before its
-first write, or just before COMMIT with its locks held); the other runs on the test's engine,
+One actor runs on its own pools (a Database of its own) and is held at a chosen point
+(`interleave.Pause`: before its first write, or just before COMMIT with its locks held); the
+other runs on the test's `db`,
 and when it must queue behind the first, the test waits until PostgreSQL shows it waiting on a
 lock before releasing the first. Every interleaving is at READ COMMITTED, as the services run.
 """
@@ -15,11 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import URL, Engine, text
+from sqlalchemy import Engine, text
 
+from checker.access import RuntimeAccess
 from checker.isolation.operations import OPERATIONS
 from taskhub import auth, tasks, tokens, users
-from taskhub.db import Database, make_engine
+from taskhub.db import Database
 from taskhub.errors import (
     IllegalTransition,
     InvalidCredentials,
@@ -37,11 +39,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def held(db_url: URL) -> Iterator[Engine]:
-    """The engine of the actor that gets paused."""
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
+def held(db_access: RuntimeAccess) -> Iterator[Database]:
+    """The pools of the actor that gets paused."""
+    db = db_access.connect()
+    yield db
+    db.dispose()
 
 
 @pytest.fixture
@@ -63,7 +65,7 @@ def test_every_operation_names_an_existing_proof() -> None:
 
 
 def test_transition_after_the_winner_committed_is_illegal(db: Database,
-        db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
+        db_engine: Engine, held: Database, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     """A is held before its one statement; B moves the task and commits; A's statement then
     reads `processing` in its snapshot and writes nothing."""
@@ -81,7 +83,7 @@ def test_transition_after_the_winner_committed_is_illegal(db: Database,
 
 
 def test_transition_waits_then_finds_the_status_moved(db: Database,
-        db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
+        db_engine: Engine, held: Database, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     task = tasks.create(db, make_account().principal, "contested")
     with Pause(held, "before_commit") as pause:
@@ -96,22 +98,22 @@ def test_transition_waits_then_finds_the_status_moved(db: Database,
 
 @pytest.mark.parametrize("first", ["edit", "transition"])
 def test_edit_and_transition_keep_both_changes(db: Database,
-        db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
+        db_engine: Engine, held: Database, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account], first: str) -> None:
     owner = make_account().principal
     task = tasks.create(db, owner, "draft", {"v": 1})
 
-    def edit(engine: Engine) -> object:
-        return tasks.update(engine, owner, task.id, title="final", payload={"v": 2})
+    def edit(on: Database) -> object:
+        return tasks.update(on, owner, task.id, title="final", payload={"v": 2})
 
-    def move(engine: Engine) -> object:
-        return tasks.start(engine, Worker("w"), task.id)
+    def move(on: Database) -> object:
+        return tasks.start(on, Worker("w"), task.id)
 
     held_call, other_call = (edit, move) if first == "edit" else (move, edit)
     with Pause(held, "before_commit") as pause:
         a = in_thread(pool, lambda: held_call(held))
         pause.wait_reached()
-        b = in_thread(pool, lambda: other_call(db_engine))
+        b = in_thread(pool, lambda: other_call(db))
         wait_for_lock_waiters(db_engine, 1)
         pause.release()
         assert isinstance(a.result(timeout=30), tasks.TaskRecord)
@@ -122,11 +124,11 @@ def test_edit_and_transition_keep_both_changes(db: Database,
 
 
 def test_claim_skips_the_rows_another_claim_holds(db: Database,
-        held: Engine, db_url: URL, pool: ThreadPoolExecutor,
+        held: Database, db_access: RuntimeAccess, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     owner = make_account().principal
     ids = [tasks.create(db, owner, f"t{i}").id for i in range(4)]
-    impatient = make_engine(db_url, connect_args={"options": "-c lock_timeout=2s"})
+    impatient = db_access.connect(connect_args={"options": "-c lock_timeout=2s"})
     try:
         with Pause(held, "before_commit") as pause:
             a = in_thread(pool, lambda: tasks.claim(held, Worker("a"), 2))
@@ -141,7 +143,7 @@ def test_claim_skips_the_rows_another_claim_holds(db: Database,
 
 
 def test_login_queued_behind_a_password_change_fails(db: Database,
-        db_engine: Engine, held: Engine, settings: Settings, pool: ThreadPoolExecutor,
+        db_engine: Engine, held: Database, settings: Settings, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     account = make_account()
     with Pause(held, "before_commit") as pause:
@@ -159,7 +161,7 @@ def test_login_queued_behind_a_password_change_fails(db: Database,
 
 
 def test_password_change_queued_behind_a_login_revokes_its_session(db: Database,
-        db_engine: Engine, held: Engine, settings: Settings, pool: ThreadPoolExecutor,
+        db_engine: Engine, held: Database, settings: Settings, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     account = make_account()
     with Pause(held, "before_commit") as pause:
@@ -167,7 +169,7 @@ def test_password_change_queued_behind_a_login_revokes_its_session(db: Database,
                                                    account.password))
         pause.wait_reached()  # the session row exists, uncommitted; the user row is locked
         change = in_thread(pool, lambda: auth.change_password(
-            db_engine, settings, account.principal, account.password, password(71)))
+            db, settings, account.principal, account.password, password(71)))
         wait_for_lock_waiters(db_engine, 1)
         pause.release()
         token = login.result(timeout=30)
@@ -178,7 +180,7 @@ def test_password_change_queued_behind_a_login_revokes_its_session(db: Database,
 
 
 def test_second_password_change_checks_the_first_ones_password(db: Database,
-        db_engine: Engine, held: Engine, settings: Settings, pool: ThreadPoolExecutor,
+        db_engine: Engine, held: Database, settings: Settings, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     account = make_account()
     with Pause(held, "before_commit") as pause:
@@ -186,7 +188,7 @@ def test_second_password_change_checks_the_first_ones_password(db: Database,
             held, settings, account.principal, account.password, password(72)))
         pause.wait_reached()
         second = in_thread(pool, lambda: auth.change_password(
-            db_engine, settings, account.principal, account.password, password(73)))
+            db, settings, account.principal, account.password, password(73)))
         wait_for_lock_waiters(db_engine, 1)
         pause.release()
         assert first.result(timeout=30) is None
@@ -195,7 +197,7 @@ def test_second_password_change_checks_the_first_ones_password(db: Database,
 
 
 def test_verify_sees_the_committed_state_without_waiting(db: Database,
-        held: Engine, settings: Settings, pool: ThreadPoolExecutor,
+        held: Database, settings: Settings, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     account = make_account()
     with Pause(held, "before_commit") as pause:
@@ -210,7 +212,7 @@ def test_verify_sees_the_committed_state_without_waiting(db: Database,
 
 
 def test_create_queued_behind_a_user_delete_is_not_found(db: Database,
-        db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
+        db_engine: Engine, held: Database, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     owner = make_account().principal
     with Pause(held, "before_commit") as pause:
@@ -225,7 +227,7 @@ def test_create_queued_behind_a_user_delete_is_not_found(db: Database,
 
 
 def test_user_delete_queued_behind_a_create_takes_the_new_task(db: Database,
-        db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
+        db_engine: Engine, held: Database, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account]) -> None:
     owner = make_account().principal
     with Pause(held, "before_commit") as pause:
@@ -242,7 +244,7 @@ def test_user_delete_queued_behind_a_create_takes_the_new_task(db: Database,
 
 @pytest.mark.parametrize("deleted", ["user", "task"])
 def test_transition_queued_behind_a_user_delete_is_not_found(db: Database,
-        db_engine: Engine, held: Engine, pool: ThreadPoolExecutor,
+        db_engine: Engine, held: Database, pool: ThreadPoolExecutor,
         make_account: Callable[..., Account], deleted: str) -> None:
     owner = make_account().principal
     task = tasks.create(db, owner, "doomed")

@@ -107,7 +107,7 @@ def test_login_waits_for_a_concurrent_password_change(db: Database,
                        {"h": new_hash, "u": account.user.id})
         change.execute(text("UPDATE auth_sessions SET revoked_at = clock_timestamp() "
                             "WHERE user_id = :u"), {"u": account.user.id})
-        old = pool.submit(auth.login, db_engine, settings, account.user.email, account.password)
+        old = pool.submit(auth.login, db, settings, account.user.email, account.password)
         wait_for_lock_waiters(db_engine, 1)
         change.commit()
         with pytest.raises(InvalidCredentials):

@@ -155,7 +155,7 @@ def test_token_verification_with_any_input(db: Database, db_engine: Engine, sett
               header: dict[str, Any]) -> None:
         claims = {**{name: real[name] for name in keep}, **changed}
         for token in (raw, hs256(claims, settings.jwt_secret, header)):
-            principal = outcome(partial(tokens.verify, db_engine, settings, token))
+            principal = outcome(partial(tokens.verify, db, settings, token))
             if isinstance(principal, Principal):  # only the real claims can prove anyone
                 assert principal == account.principal
             else:

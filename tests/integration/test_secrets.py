@@ -19,6 +19,7 @@ from functools import partial
 import pytest
 from sqlalchemy import URL, Engine, text
 
+from checker.access import RuntimeAccess
 from taskhub import auth, tokens, users
 from taskhub.db import ENGINE_LOGGER, Database, make_engine
 from taskhub.errors import (
@@ -105,12 +106,13 @@ def registered(db: Database, db_engine: Engine, settings: Settings, secrets: Sec
     return token
 
 
-def test_the_engine_hides_bound_parameters(db_url: URL) -> None:
+def test_the_engine_hides_bound_parameters(db_url: URL, db: Database) -> None:
     engine = make_engine(db_url)
     try:
         assert engine.hide_parameters
     finally:
         engine.dispose()
+    assert db.app.hide_parameters and db.worker.hide_parameters  # what the services use
 
 
 def test_sqlalchemy_logs_statements_but_not_parameters_or_rows(
@@ -122,12 +124,12 @@ def test_sqlalchemy_logs_statements_but_not_parameters_or_rows(
     assert not [r for r in records if r.name == ENGINE_LOGGER and r.levelno <= logging.DEBUG]
 
 
-def test_the_check_detects_a_leak(db_url: URL, settings: Settings,
+def test_the_check_detects_a_leak(db_access: RuntimeAccess, settings: Settings,
                                   caplog: pytest.LogCaptureFixture) -> None:
-    """Control: an engine configured otherwise logs the hash both as a parameter (INFO) and
+    """Control: engines configured otherwise log the hash both as a parameter (INFO) and
     in a result row (DEBUG), so the checks above would catch either."""
     caplog.set_level(logging.DEBUG, logger="sqlalchemy.engine")
-    loud = make_engine(db_url, hide_parameters=False, logging_name="unfiltered")
+    loud = db_access.connect(hide_parameters=False, logging_name="unfiltered")
     try:
         users.register(loud, settings, EMAIL, SECRET)
         auth.login(loud, settings, EMAIL, SECRET)
@@ -167,7 +169,7 @@ def test_refused_tokens(db: Database, db_engine: Engine, settings: Settings, reg
     forged = hs256({"sub": "x"}, "another-secret-of-at-least-32-bytes")
     for bad in (registered[:-3], f"{header}.{payload}.", registered + "A" * 5000,
                 f"{header}.{payload}.{signature[::-1]}", forged, registered + "\u00e9"):
-        secrets.assert_failure_hidden(partial(tokens.verify, db_engine, settings, bad),
+        secrets.assert_failure_hidden(partial(tokens.verify, db, settings, bad),
                                       InvalidToken)
     auth.logout(db, tokens.verify(db, settings, registered))
     error = secrets.assert_failure_hidden(
@@ -185,7 +187,7 @@ def test_temporary_passwords(db: Database, settings: Settings, registered: str,
                                   TemporaryPasswordExpired)
 
 
-Write = Callable[[Engine, Settings, Principal], object]
+Write = Callable[[Database, Settings, Principal], object]
 WRITES_WITH_A_HASH: dict[str, tuple[str, Write]] = {
     "register: users": ("users", lambda e, s, p: users.register(e, s, "n@example.com", SECRET)),
     "register: history": ("password_history",
@@ -211,7 +213,7 @@ def test_driver_errors_in_writes_that_carry_a_hash(db: Database,
     table, call = WRITES_WITH_A_HASH[case]
     principal = tokens.verify(db, settings, registered)
     with Rejection.check(table, "false").active(db_engine):
-        error = secrets.assert_failure_hidden(lambda: call(db_engine, settings, principal),
+        error = secrets.assert_failure_hidden(lambda: call(db, settings, principal),
                                               StorageError)
     assert error.sqlstate == "23514"  # type: ignore[attr-defined]
     assert "injected_fault" in str(error)  # the primary message still names the constraint

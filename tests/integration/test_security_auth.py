@@ -36,7 +36,7 @@ def refusal(call: Callable[[], object]) -> InvalidCredentials:
 
 
 def test_unknown_email_and_wrong_password_are_indistinguishable(
-        db_engine: Engine, settings: Settings, make_account: Callable[..., Account],
+        db: Database, settings: Settings, make_account: Callable[..., Account],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Same error (type, message, args) and the same Argon2 work: exactly one Argon2id
     verification with the configured parameters, and no hashing, on every path."""
@@ -52,7 +52,7 @@ def test_unknown_email_and_wrong_password_are_indistinguishable(
     for name, (email, secret) in attempts.items():
         argon2.clear()
         error = refusal(lambda email=email, secret=secret: auth.login(  # type: ignore[misc]
-            db_engine, settings, email, secret))
+            db, settings, email, secret))
         seen[name] = (type(error), str(error), error.args, argon2.calls[:])
     first = next(iter(seen.values()))
     assert first[3] == [("verify", settings.argon2)]

@@ -9,10 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sqlalchemy import URL, Engine, text
+from sqlalchemy import Engine, text
 
+from checker.access import RuntimeAccess
 from taskhub import tasks
-from taskhub.db import Database, make_engine
+from taskhub.db import Database
 from taskhub.errors import (
     IllegalTransition,
     InputTooLarge,
@@ -143,10 +144,10 @@ def test_owner_may_move_own_tasks(db: Database, db_engine: Engine, owner: Princi
     assert [e[2] for e in events(db_engine, task.id)] == [owner.actor] * 3
 
 
-MOVES: dict[str, Callable[[Engine, uuid.UUID], object]] = {
-    "start": lambda engine, tid: tasks.start(engine, WORKER, tid),
-    "complete": lambda engine, tid: tasks.complete(engine, WORKER, tid, {"ok": 1}),
-    "fail": lambda engine, tid: tasks.fail(engine, WORKER, tid, "boom"),
+MOVES: dict[str, Callable[[Database, uuid.UUID], object]] = {
+    "start": lambda db, tid: tasks.start(db, WORKER, tid),
+    "complete": lambda db, tid: tasks.complete(db, WORKER, tid, {"ok": 1}),
+    "fail": lambda db, tid: tasks.fail(db, WORKER, tid, "boom"),
 }
 LEGAL_MOVES = {("pending", "start"), ("processing", "complete"), ("processing", "fail")}
 PATHS = {"pending": [], "processing": ["start"], "completed": ["start", "complete"],
@@ -160,14 +161,14 @@ def test_every_illegal_transition_refused(db: Database,
                                           move: str) -> None:
     task = tasks.create(db, owner, "t")
     for step in PATHS[status]:
-        MOVES[step](db_engine, task.id)
+        MOVES[step](db, task.id)
     before = tasks.get(db, owner, task.id)
     if (status, move) in LEGAL_MOVES:
-        MOVES[move](db_engine, task.id)
+        MOVES[move](db, task.id)
         assert tasks.get(db, owner, task.id).version == before.version + 1
     else:
         with pytest.raises(IllegalTransition):
-            MOVES[move](db_engine, task.id)
+            MOVES[move](db, task.id)
         assert tasks.get(db, owner, task.id) == before
     assert ledger_violations(db_engine) == []
 
@@ -286,9 +287,10 @@ def test_claim_moves_the_oldest_pending_tasks(db: Database, db_engine: Engine, o
 
 
 def test_claim_skips_locked_tasks(db: Database,
-                                  db_engine: Engine, db_url: URL, owner: Principal) -> None:
+                                  db_engine: Engine, db_access: RuntimeAccess,
+                                  owner: Principal) -> None:
     first, second = (tasks.create(db, owner, name) for name in ("locked", "free"))
-    impatient = make_engine(db_url, connect_args={"options": "-c lock_timeout=2s"})
+    impatient = db_access.connect(connect_args={"options": "-c lock_timeout=2s"})
     with db_engine.connect() as holder:
         holder.begin()
         holder.execute(text("SELECT 1 FROM tasks WHERE id = :t FOR UPDATE"), {"t": first.id})

@@ -1,5 +1,6 @@
 """Tenant isolation: B cannot touch A's tasks, through the services or through raw SQL run
-as the application role (row-level security), and workers cannot create or delete tasks."""
+as the application role (row-level security, and grants that leave events and a task's owner
+unchangeable), and workers cannot create or delete tasks."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ from taskhub.errors import NotFound
 from taskhub.principal import Principal, Worker
 from taskhub.settings import WORKER_ROLE
 from taskhub.tasks import TaskRecord
-from tests.integration.helpers import Account, as_app, as_owner, ledger_violations
+from tests.integration.helpers import (
+    Account,
+    as_app,
+    as_owner,
+    become_app,
+    ledger_violations,
+)
+
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @pytest.fixture
@@ -81,25 +90,46 @@ def test_raw_sql_as_app_role_sees_and_changes_nothing_of_a(
         assert scalar("SELECT count(*) FROM task_events") == 1
         for sql in ("UPDATE tasks SET title = 'x' WHERE id = :t",
                     "UPDATE tasks SET status = 'failed', error = 'x' WHERE user_id = :a",
-                    "UPDATE task_events SET actor = 'x' WHERE user_id = :a",
-                    "DELETE FROM task_events WHERE task_id = :t",
                     "DELETE FROM tasks WHERE id = :t",
                     "DELETE FROM tasks WHERE user_id = :a"):
             assert conn.execute(text(sql), {"a": a.user_id, "t": task.id}).rowcount == 0, sql
+        for sql in ("UPDATE task_events SET actor = 'x' WHERE user_id = :a",  # not granted
+                    "DELETE FROM task_events WHERE task_id = :t"):
+            savepoint = conn.begin_nested()
+            with pytest.raises(DBAPIError) as caught:
+                conn.execute(text(sql), {"a": a.user_id, "t": task.id})
+            savepoint.rollback()
+            assert getattr(caught.value.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE, sql
     assert snapshot(db_engine) == before
 
 
-@pytest.mark.parametrize("sql", [
-    "INSERT INTO tasks (user_id, title) VALUES (:a, 'planted')",
-    "UPDATE tasks SET user_id = :a",  # moving one's own task into a's tenancy
-    "INSERT INTO task_events (task_id, user_id, to_status, actor) VALUES (:t, :a, 'failed', 'x')",
+# Moving a task to another owner is not granted (UPDATE on tasks excludes user_id); with the
+# column granted for the test, row-level security still refuses it.
+GRANT_OWNER_COLUMN = "GRANT UPDATE (user_id) ON tasks TO taskhub_app"
+
+
+@pytest.mark.parametrize(("sql", "grant"), [
+    ("INSERT INTO tasks (user_id, title) VALUES (:a, 'planted')", None),
+    ("UPDATE tasks SET user_id = :a", GRANT_OWNER_COLUMN),  # one's own task into a's tenancy
+    ("INSERT INTO task_events (task_id, user_id, to_status, actor) "
+     "VALUES (:t, :a, 'failed', 'x')", None),
 ])
 def test_rls_with_check_rejects_writes_into_a(
-        db_engine: Engine, tenants: tuple[Principal, Principal, TaskRecord], sql: str) -> None:
+        db_engine: Engine, tenants: tuple[Principal, Principal, TaskRecord], sql: str,
+        grant: str | None) -> None:
     a, b, task = tenants
     before = snapshot(db_engine)
-    with as_app(db_engine, b.user_id) as conn, pytest.raises(DBAPIError) as caught:
-        conn.execute(text(sql), {"a": a.user_id, "t": task.id})
+    if grant is not None:
+        with as_app(db_engine, b.user_id) as conn, pytest.raises(DBAPIError) as refused:
+            conn.execute(text(sql), {"a": a.user_id, "t": task.id})
+        assert getattr(refused.value.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE
+    with db_engine.connect() as conn:  # closing rolls the transaction (and grant) back
+        conn.begin()
+        if grant is not None:
+            conn.exec_driver_sql(grant)
+        become_app(conn, b.user_id)
+        with pytest.raises(DBAPIError) as caught:
+            conn.execute(text(sql), {"a": a.user_id, "t": task.id})
     assert "row-level security" in str(caught.value)
     assert snapshot(db_engine) == before
 
