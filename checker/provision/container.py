@@ -35,6 +35,9 @@ DATA_DIR = "/var/lib/postgresql/data"
 READY_TIMEOUT_S = 60.0
 
 
+BIND_ENV = "CHECKER_PG_BIND"
+
+
 def image_name() -> str:
     """The PostgreSQL image to run: CHECKER_PG_IMAGE or the official default."""
     return os.environ.get("CHECKER_PG_IMAGE") or DEFAULT_IMAGE
@@ -117,6 +120,27 @@ def _published_host(container: Any) -> str:
     return str(container.get_container_host_ip())
 
 
+def publish_address() -> str:
+    """The host address the server's port is published on: CHECKER_PG_BIND, else loopback for
+    a local engine, else every interface (a remote DOCKER_HOST, or testcontainers' host
+    override TC_HOST / TESTCONTAINERS_HOST_OVERRIDE, means clients come from elsewhere)."""
+    chosen = os.environ.get(BIND_ENV, "").strip()
+    if chosen:
+        return chosen
+    docker_host = os.environ.get("DOCKER_HOST", "")
+    remote = docker_host and not docker_host.startswith("unix://")
+    override = os.environ.get("TC_HOST") or os.environ.get("TESTCONTAINERS_HOST_OVERRIDE")
+    return "0.0.0.0" if remote or override else "127.0.0.1"  # noqa: S104 - asked for
+
+
+def _publish(container: Any, host_port: int | None) -> None:
+    # testcontainers binds exposed ports on every interface; docker-py takes (address, port)
+    # (port None: any free one), which testcontainers' with_bind_ports cannot express.
+    for key in (5432, "5432", "5432/tcp"):
+        container.ports.pop(key, None)
+    container.ports["5432/tcp"] = (publish_address(), host_port)
+
+
 def _wait_until_accepting(url: URL, password: str) -> None:
     """Poll until the server accepts a connection (crash recovery runs before it does)."""
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -172,10 +196,9 @@ class ContainerProvider(Provider):
                                       dbname="postgres", driver="psycopg", labels=labels,
                                       shm_size="512m")
         container.with_command(command)
-        if self.persistent:
-            # A fixed host port survives `docker start`; Docker gives an ephemeral one anew.
-            container.with_bind_ports(5432, _free_local_port())
-        else:
+        # A fixed host port survives `docker start`; Docker gives an ephemeral one anew.
+        _publish(container, _free_local_port() if self.persistent else None)
+        if not self.persistent:
             container.with_tmpfs_mount(DATA_DIR)
         self.container = container
         try:

@@ -16,6 +16,7 @@ from checker.provision.container import (
     ContainerProvider,
     docker_client,
     image_name,
+    publish_address,
     sweep_stale_containers,
 )
 from taskhub.db import libpq_url
@@ -36,6 +37,8 @@ def test_starts_serves_and_removes_its_container() -> None:
     with provider as server:
         container_id = provider.container.get_container_id()
         assert server.url.host == "127.0.0.1"
+        bound = docker.from_env().containers.get(container_id).attrs["HostConfig"]
+        assert [b["HostIp"] for b in bound["PortBindings"]["5432/tcp"]] == ["127.0.0.1"]
         with psycopg.connect(libpq_url(server.url)) as conn:
             assert conn.execute("SELECT current_setting('fsync')").fetchone() == ("off",)
             assert conn.execute("SELECT current_setting('max_connections')").fetchone() == ("400",)
@@ -88,3 +91,23 @@ def test_missing_image_is_a_one_line_infrastructure_error() -> None:
     with pytest.raises(InfrastructureError, match="no-such-image:0 is not available") as failure:
         provider.__enter__()
     assert "\n" not in str(failure.value)
+
+
+EVERYWHERE = "0.0.0.0"  # noqa: S104 - what the provider must choose here
+
+
+@pytest.mark.parametrize(("env", "address"), [
+    ({}, "127.0.0.1"),
+    ({"DOCKER_HOST": "unix:///var/run/docker.sock"}, "127.0.0.1"),
+    ({"DOCKER_HOST": "tcp://build-box:2375"}, EVERYWHERE),
+    ({"TC_HOST": "build-box"}, EVERYWHERE),
+    ({"TESTCONTAINERS_HOST_OVERRIDE": "build-box"}, EVERYWHERE),
+    ({"CHECKER_PG_BIND": "10.0.0.5", "DOCKER_HOST": "tcp://x:2375"}, "10.0.0.5"),
+])
+def test_the_port_is_published_on_loopback_unless_asked_otherwise(
+        monkeypatch: pytest.MonkeyPatch, env: dict[str, str], address: str) -> None:
+    for name in ("DOCKER_HOST", "TC_HOST", "TESTCONTAINERS_HOST_OVERRIDE", "CHECKER_PG_BIND"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert publish_address() == address
