@@ -4,7 +4,10 @@ PostgreSQL cannot store everything a Python value can hold: `text` refuses NUL c
 `jsonb` refuses `\\u0000` and lone surrogates, and UTF-8 cannot encode a lone surrogate at all.
 The services check their arguments here first, so such input is refused with a clear
 InvalidInput instead of reaching the driver (or being changed silently: two lone surrogates
-that form a pair would come back from `jsonb` as one astral character).
+that form a pair would come back from `jsonb` as one astral character). Text that people read
+(emails, titles, error messages, worker names) also refuses characters that change how it
+displays without being seen: bidirectional controls and zero-width characters. Passwords are
+not such text (any character is allowed; see `taskhub.passwords`), nor are JSON values.
 """
 
 from __future__ import annotations
@@ -23,16 +26,27 @@ MAX_JSON_DEPTH = 64
 
 _SCALARS = (str, int, float, bool, type(None))
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Characters that change how text displays without being seen ("Trojan Source", look-alike
+# names): bidirectional controls (ALM, LRM, RLM, the embeddings, overrides and isolates) and
+# zero-width characters (ZWSP, ZWNJ, ZWJ, word joiner, and U+FEFF, a BOM when leading).
+_INVISIBLE = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                        "\u200b-\u200d\u2060\ufeff]")
 
 
 def text(value: object, name: str) -> str:
-    """`value` if it is a string PostgreSQL can store; InvalidInput naming `name` otherwise."""
+    """`value` if it is a string PostgreSQL can store and that shows what it holds;
+    InvalidInput naming `name` otherwise (NUL, a lone surrogate, a bidirectional control or
+    a zero-width character, a BOM included)."""
     if not isinstance(value, str):
         raise InvalidInput(f"{name} must be a string")
     if "\x00" in value:
         raise InvalidInput(f"{name} must not contain NUL characters")
     if _SURROGATE.search(value):
         raise InvalidInput(f"{name} is not valid Unicode (it holds a lone surrogate)")
+    found = _INVISIBLE.search(value)
+    if found:
+        raise InvalidInput(f"{name} must not contain invisible formatting characters "
+                           f"(U+{ord(found.group()):04X} at position {found.start()})")
     return value
 
 

@@ -113,3 +113,17 @@ def test_any_json_value_is_encoded_faithfully_or_refused(value: Any) -> None:
     except InvalidInput:  # NaN/infinity, NUL; InputTooLarge is a subclass
         return
     assert json.loads(encoded) == json.loads(json.dumps(value))
+
+
+@pytest.mark.parametrize("invisible", [
+    "\u202e", "\u202a", "\u202b", "\u202c", "\u202d", "\u2066", "\u2067", "\u2068", "\u2069",
+    "\u200e", "\u200f", "\u061c", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"])
+@pytest.mark.parametrize("where", ["{}text", "te{}xt", "text{}"])
+def test_bidi_controls_and_zero_width_characters_are_refused(invisible: str, where: str) -> None:
+    with pytest.raises(InvalidInput, match=f"U\\+{ord(invisible):04X}"):
+        inputs.text(where.format(invisible), "title")
+
+
+def test_visible_unicode_is_kept() -> None:
+    for shown in ("Ünïcödé", "日本語", "עברית", "العربية", "emoji 🎉", "tab\tand newline\n"):
+        assert inputs.text(shown, "title") == shown
