@@ -14,7 +14,7 @@ PUBLIC = "PUBLIC"
 GRANTEES = (APP_ROLE, WORKER_ROLE, PUBLIC)
 
 _USER_COLUMNS = ("email", "password_hash", "must_change_password", "temp_password_expires_at",
-                 "password_changed_at", "updated_at")
+                 "password_changed_at", "updated_at", "email_skeleton")
 _TASK_STATUS_COLUMNS = ("status", "result", "error", "version", "updated_at")
 
 MATRIX: dict[str, dict[str, tuple[str, ...]]] = {

@@ -25,6 +25,7 @@ from gevent.threadpool import ThreadPool
 
 from checker.history import HistoryRecord
 from taskhub import passwords
+from taskhub.confusables import skeleton
 from taskhub.settings import Argon2Params, Settings
 
 SEED_PROCESS = "seed"
@@ -125,9 +126,9 @@ def write(url: str, manifest: Manifest, hashes: list[str]) -> list[HistoryRecord
     the `task.create` records of the seeded tasks."""
     started = time.time()
     with psycopg.connect(url) as conn, conn.cursor() as cur:
-        with cur.copy("COPY users (id, email, password_hash) FROM STDIN") as copy:
+        with cur.copy("COPY users (id, email, email_skeleton, password_hash) FROM STDIN") as copy:
             for tenant, hashed in zip(manifest.tenants, hashes, strict=True):
-                copy.write_row((tenant.user_id, tenant.email, hashed))
+                copy.write_row((tenant.user_id, tenant.email, skeleton(tenant.email), hashed))
         with cur.copy("COPY password_history (user_id, password_hash) FROM STDIN") as copy:
             for tenant, hashed in zip(manifest.tenants, hashes, strict=True):
                 copy.write_row((tenant.user_id, hashed))

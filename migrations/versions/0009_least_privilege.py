@@ -34,9 +34,9 @@ After:
 
 The login roles that connect (one for tenant work, one for workers) are the operator's; they
 should be members of `taskhub_app` / `taskhub_worker` and nothing else. The checker creates
-them per database (`checker.access`). A tenant key must be installed with
-`SELECT taskhub_private.install_tenant_key(<32+ random bytes>)` before tenants can work;
-until then `taskhub_enter_tenant` refuses everyone.
+them per database (`checker.access`). The upgrade installs a random tenant key nobody knows;
+the operator installs the one given to the application with
+`SELECT taskhub_private.install_tenant_key(<32+ random bytes>)`.
 
 Data: none changes.
 
@@ -215,6 +215,11 @@ def upgrade() -> None:
     op.execute("ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC")
     op.execute(_PRIVATE)
     op.execute("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA taskhub_private FROM PUBLIC")
+    # A random key from the start (three v4 UUIDs: 366 random bits from pg_strong_random), so
+    # the owner's tools can always impersonate a tenant; the application's operator installs
+    # the key it gives its processes (`checker.access` does, per database).
+    op.execute("SELECT taskhub_private.install_tenant_key(uuid_send(gen_random_uuid()) "
+               "|| uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()))")
     op.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     op.execute(_on_database("REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC"))
     for function, roles in FUNCTIONS.items():

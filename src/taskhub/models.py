@@ -59,6 +59,7 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         Index("uq_users_email_lower", func.lower(text("email")), unique=True),
+        Index("uq_users_email_skeleton", "email_skeleton", unique=True),
         CheckConstraint("email = lower(btrim(email))", name="email_normalised"),
         CheckConstraint(
             "NOT must_change_password OR temp_password_expires_at IS NOT NULL",
@@ -81,6 +82,9 @@ class User(Base):
     temp_password_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     password_changed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    email_skeleton: Mapped[str] = mapped_column(
+        Text, nullable=False, server_default=text("('unset:'::text || gen_random_uuid())")
     )
 
 

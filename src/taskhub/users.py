@@ -1,9 +1,10 @@
 """Users: register, read, change email, delete (sign-in and passwords live in `auth`).
 
 Emails are stored normalised (NFKC, stripped, lower-case), so the unique index on
-`lower(email)` makes them unique case-insensitively. Registration records the first password in
-`password_history` too: the history holds every password the user chose, the current one
-included (temporary passwords are not choices and are not recorded).
+`lower(email)` makes them unique case-insensitively; the unique index on `email_skeleton` (UTS
+#39, `taskhub.confusables`) makes addresses that only look alike one address. Registration
+records the first password in `password_history` too: the history holds every password the user
+chose, the current one included (temporary passwords are not choices and are not recorded).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from taskhub import inputs, passwords
+from taskhub.confusables import skeleton
 from taskhub.db import Database
 from taskhub.errors import EmailTaken, InputTooLarge, InvalidInput, NotFound
 from taskhub.principal import Principal
@@ -64,7 +66,8 @@ def normalise_email(email: str) -> str:
 
 
 def register(db: Database, settings: Settings, email: str, password: str) -> UserRecord:
-    """Create a user; EmailTaken if the address exists in any case, WeakPassword if weak."""
+    """Create a user; EmailTaken if the address exists in any case or only looks like one
+    that does (the same UTS #39 skeleton), WeakPassword if weak."""
     email = normalise_email(email)
     passwords.check_strength(password, email, settings)
     password_hash = passwords.hash_password(password, settings)
@@ -74,9 +77,10 @@ def register(db: Database, settings: Settings, email: str, password: str) -> Use
     with UnitOfWork.account(db, user_id) as uow:
         try:
             row = uow.execute(
-                "INSERT INTO users (id, email, password_hash) VALUES (:uid, :email, :hash) "
-                f"RETURNING {_COLUMNS}",
-                {"uid": user_id, "email": email, "hash": password_hash}).one()
+                "INSERT INTO users (id, email, email_skeleton, password_hash) "
+                f"VALUES (:uid, :email, :skeleton, :hash) RETURNING {_COLUMNS}",
+                {"uid": user_id, "email": email, "skeleton": skeleton(email),
+                 "hash": password_hash}).one()
         except IntegrityError as exc:
             if sqlstate_of(exc) == UNIQUE_VIOLATION:
                 raise EmailTaken(f"{email} is already registered") from None
@@ -98,13 +102,15 @@ def get(db: Database, principal: Principal) -> UserRecord:
 
 
 def update_email(db: Database, principal: Principal, new_email: str) -> UserRecord:
-    """Change the signed-in user's email; EmailTaken if another user has it."""
+    """Change the signed-in user's email; EmailTaken if another user has it (or one that
+    looks like it)."""
     email = normalise_email(new_email)
     with UnitOfWork.tenant(db, principal) as uow:
         try:
             row = uow.execute(
-                "UPDATE users SET email = :email, updated_at = now() WHERE id = :uid "
-                f"RETURNING {_COLUMNS}", {"email": email, "uid": principal.user_id},
+                "UPDATE users SET email = :email, email_skeleton = :skeleton, updated_at = now() "
+                f"WHERE id = :uid RETURNING {_COLUMNS}",
+                {"email": email, "skeleton": skeleton(email), "uid": principal.user_id},
             ).one_or_none()
         except IntegrityError as exc:
             if sqlstate_of(exc) == UNIQUE_VIOLATION:

@@ -318,7 +318,7 @@ def test_least_privilege_keeps_every_row_and_serves_the_old_accounts(
                            (task, owner, before, after))
     before = _everything(db)
 
-    migrate.upgrade(empty_db_url)
+    migrate.upgrade(empty_db_url, "0009")
     assert migrate.current(empty_db_url) == "0009"
     assert _everything(db) == before
 

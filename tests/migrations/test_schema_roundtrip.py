@@ -68,9 +68,9 @@ def test_migrated_ddl_equals_the_models_ddl(db_url: URL, empty_db_url: URL) -> N
 def test_rls_forced_with_policies_at_head(db_url: URL) -> None:
     snapshot = _snapshot(db_url)
     forced = {name for name, enabled, force in snapshot["rls"] if enabled and force}  # type: ignore[attr-defined]
-    assert forced == {"tasks", "task_events"}
+    assert forced == TABLES
     assert {(p[0], p[1]) for p in snapshot["policies"]} >= {  # type: ignore[attr-defined]
-        ("tasks", "tasks_tenant"), ("task_events", "task_events_tenant")}
+        (table, f"{table}_{kind}") for table in TABLES for kind in ("tenant", "owner")}
 
 
 def test_offline_sql_is_reviewable_without_a_server() -> None:
@@ -80,3 +80,4 @@ def test_offline_sql_is_reviewable_without_a_server() -> None:
     assert "revision 0008 stopped" in sql  # the guards travel as DO blocks
     assert sql.rstrip().endswith("COMMIT;")
     assert "UPDATE alembic_version SET version_num='0008'" in sql
+    assert "revision 0010 computes the skeletons" in sql  # refuses to run on existing users
