@@ -341,3 +341,32 @@ def test_least_privilege_keeps_every_row_and_serves_the_old_accounts(
     db.execute("SELECT set_config('app.user_id', %s, true)", (owners[1],))
     assert {str(r["user_id"]) for r in rows(db, "SELECT user_id FROM tasks")} == {owners[1]}
     db.execute("ROLLBACK")
+
+
+# --- 0010: email skeletons --------------------------------------------------------------
+
+def test_existing_emails_get_their_skeletons_and_lookalikes_stop_the_upgrade(
+        db: psycopg.Connection[dict[str, Any]], empty_db_url: URL) -> None:
+    from taskhub.confusables import skeleton
+
+    at(empty_db_url, "0009")
+    real = add_user(db, "paypal@example.com")
+    fake = add_user(db, "p\u0430yp\u0430l@example.com")
+    other = add_user(db, "someone@example.com")
+    before = rows(db, "SELECT * FROM users ORDER BY id")
+    with pytest.raises(MigrationError, match="revision 0010 stopped: 1 group") as stopped:
+        migrate.upgrade(empty_db_url)
+    assert f"{real}, {fake}" in str(stopped.value) and other not in str(stopped.value)
+    assert migrate.current(empty_db_url) == "0009"
+    assert rows(db, "SELECT * FROM users ORDER BY id") == before
+
+    db.execute("DELETE FROM users WHERE id = %s", (fake,))
+    migrate.upgrade(empty_db_url)
+    assert {r["email"]: r["email_skeleton"] for r in rows(db, "SELECT * FROM users")} == {
+        "paypal@example.com": skeleton("paypal@example.com"),
+        "someone@example.com": skeleton("someone@example.com")}
+    placeholder = rows(db, "INSERT INTO users (email, password_hash) VALUES ('x@y.io', 'h') "
+                           "RETURNING email_skeleton")[0]["email_skeleton"]
+    assert placeholder.startswith("unset:")
+    migrate.downgrade(empty_db_url, "0009")
+    assert "email_skeleton" not in rows(db, "SELECT * FROM users LIMIT 1")[0]
