@@ -21,7 +21,8 @@ MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
     # object -> grantee -> privileges; "UPDATE(a, b)" = UPDATE on columns a and b only
     "table users": {APP_ROLE: ("SELECT", "INSERT", "DELETE",
                                f"UPDATE({', '.join(_USER_COLUMNS)})")},
-    "table password_history": {APP_ROLE: ("SELECT", "INSERT", "DELETE")},
+    "table password_history": {APP_ROLE: ("SELECT", "INSERT", "DELETE",
+                                          "UPDATE(password_hash)")},
     "table auth_sessions": {APP_ROLE: ("SELECT", "INSERT", "UPDATE(revoked_at)")},
     "table tasks": {
         APP_ROLE: ("SELECT", "INSERT", "DELETE",

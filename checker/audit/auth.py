@@ -19,14 +19,12 @@ SCHEME_PARAMS = {"scheme": SCHEME, "unknown": "(no $scheme$ prefix)"}
 
 
 @family.check("argon2id_hashes",
-              "every current password hash is an Argon2id (v=19) PHC string with cost at or "
-              "above the configured minimum; every password history entry is Argon2id")
+              "every password hash, current or in password_history, is an Argon2id (v=19) "
+              "PHC string with cost at or above the configured minimum")
 def argon2id_hashes(ctx: AuditContext) -> Finding:
-    """One violation per hash that is not Argon2id or (for current hashes) too cheap.
-
-    History entries may predate a raise of the minimum (rehash-on-login replaces only the
-    current hash), so only their format is checked.
-    """
+    """One violation per hash that is not Argon2id or is too cheap (a rehash on login
+    replaces the password's history entry and drops cheaper ones, so history is held to the
+    same minimum)."""
     minimum = ctx.options.min_argon2
     return ctx.finding("""
         SELECT h.source, h.user_id,
@@ -34,12 +32,11 @@ def argon2id_hashes(ctx: AuditContext) -> Finding:
                CASE WHEN NOT h.phc THEN 'not an Argon2id v=19 PHC string'
                     ELSE 'cost m=' || c.m || ',t=' || c.t || ',p=' || c.p || ' below m='
                          || %(m)s || ',t=' || %(t)s || ',p=' || %(p)s END AS problem
-        FROM (SELECT 'users' AS source, id AS user_id, password_hash AS hash, true AS current,
+        FROM (SELECT 'users' AS source, id AS user_id, password_hash AS hash,
                      password_hash ~ %(phc)s AS phc
               FROM users
               UNION ALL
-              SELECT 'password_history', user_id, password_hash, false,
-                     password_hash ~ %(phc)s
+              SELECT 'password_history', user_id, password_hash, password_hash ~ %(phc)s
               FROM password_history) AS h
         -- `$argon2id$v=19$m=M,t=T,p=P$salt$hash`: the 4th `$` field holds the costs
         CROSS JOIN LATERAL (
@@ -48,9 +45,8 @@ def argon2id_hashes(ctx: AuditContext) -> Finding:
                    split_part(split_part(split_part(h.hash, '$', 4), ',', 3), '=', 2) AS p
         ) AS c
         WHERE CASE WHEN NOT h.phc THEN true  -- CASE: cast only well-formed costs
-                   WHEN h.current THEN c.m::bigint < %(m)s OR c.t::bigint < %(t)s
-                                       OR c.p::bigint < %(p)s
-                   ELSE false END""",
+                   ELSE c.m::bigint < %(m)s OR c.t::bigint < %(t)s OR c.p::bigint < %(p)s
+              END""",
         {"phc": PHC, "m": minimum.memory_kib, "t": minimum.time_cost,
          "p": minimum.parallelism, **SCHEME_PARAMS},
         details={"minimum": str(minimum)})

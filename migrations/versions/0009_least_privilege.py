@@ -66,7 +66,7 @@ GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
         "users": ("SELECT", "INSERT", "DELETE",
                   "UPDATE (email, password_hash, must_change_password, "
                   "temp_password_expires_at, password_changed_at, updated_at)"),
-        "password_history": ("SELECT", "INSERT", "DELETE"),
+        "password_history": ("SELECT", "INSERT", "DELETE", "UPDATE (password_hash)"),
         "auth_sessions": ("SELECT", "INSERT", "UPDATE (revoked_at)"),
         "tasks": ("SELECT", "INSERT", "DELETE",
                   "UPDATE (title, payload, status, result, error, version, updated_at)"),

@@ -9,7 +9,9 @@
   login serialises with a password change only for its short write: either the change
   revokes the new session, or the login sees the new hash and verifies against it.
 - A login that finds the hash made with other Argon2 parameters re-hashes it under the row
-  lock, so parallel logins re-hash once; the others see the new hash and verify again.
+  lock, so parallel logins re-hash once; the others see the new hash and verify again. The
+  password's history entry takes the new hash too, and older passwords' entries hashed more
+  cheaply than the current parameters are dropped, so no cheaper hash of any password stays.
 - A temporary password works for one login before its expiry; that login consumes it (its
   expiry is set to the moment of use) and yields a restricted session that may only change the
   password (`UnitOfWork.tenant` refuses it with PasswordChangeRequired). That session lives
@@ -84,8 +86,10 @@ def _open_session(db: Database, settings: Settings, user_id: uuid.UUID, verified
             uow.execute("UPDATE users SET temp_password_expires_at = clock_timestamp() "
                         "WHERE id = :uid", {"uid": user_id})
         elif passwords.needs_rehash(verified_hash, settings):
+            fresh = passwords.hash_password(password, settings)
             uow.execute("UPDATE users SET password_hash = :hash WHERE id = :uid",
-                        {"hash": passwords.hash_password(password, settings), "uid": user_id})
+                        {"hash": fresh, "uid": user_id})
+            _rehash_history(uow, user_id, verified_hash, fresh, settings)
         token = tokens.issue(uow, settings, user_id)
         uow.commit()
     return token
@@ -171,6 +175,22 @@ def issue_temporary_password(db: Database, settings: Settings,
         tokens.revoke_all(uow, user_id)
         uow.commit()
     return temporary
+
+
+def _rehash_history(uow: UnitOfWork, user_id: uuid.UUID, old_hash: str, fresh: str,
+                    settings: Settings) -> None:
+    """The rehashed password's history entry takes the new hash, and entries of older
+    passwords hashed cheaper than the current parameters go: no cheaper hash of any of the
+    user's passwords is kept (reuse of those older passwords is then not detected, which
+    costs less than keeping hashes that are cheaper to crack)."""
+    uow.execute("UPDATE password_history SET password_hash = :fresh "
+                "WHERE user_id = :uid AND password_hash = :old",
+                {"fresh": fresh, "uid": user_id, "old": old_hash})
+    entries = uow.execute("SELECT id, password_hash FROM password_history WHERE user_id = :uid",
+                          {"uid": user_id}).all()
+    cheaper = [e.id for e in entries if passwords.cheaper_than(e.password_hash, settings.argon2)]
+    if cheaper:
+        uow.execute("DELETE FROM password_history WHERE id = ANY(:ids)", {"ids": cheaper})
 
 
 def _record_history(uow: UnitOfWork, user_id: uuid.UUID, password_hash: str, depth: int) -> None:

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable
 from functools import cache
 
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
@@ -78,6 +78,17 @@ def verify(stored_hash: str, password: str, settings: Settings) -> bool:
 def needs_rehash(stored_hash: str, settings: Settings) -> bool:
     """Whether `stored_hash` was made with parameters other than the current settings'."""
     return hasher(settings.argon2).check_needs_rehash(stored_hash)
+
+
+def cheaper_than(stored_hash: str, params: Argon2Params) -> bool:
+    """Whether `stored_hash` costs less than `params` in memory, time or parallelism (a hash
+    that is not Argon2id counts as cheaper)."""
+    try:
+        made = extract_parameters(stored_hash)
+    except InvalidHashError:
+        return True
+    return made.type is not Type.ID or made.memory_cost < params.memory_cost or \
+        made.time_cost < params.time_cost or made.parallelism < params.parallelism
 
 
 def verify_dummy(password: str, settings: Settings) -> None:
