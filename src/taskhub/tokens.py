@@ -6,11 +6,17 @@ neither revoked nor expired, and was created after the user's last password chan
 come from PostgreSQL's clock, so the token's `iat`/`exp` mirror the row.
 
 Before any of that, a token longer than MAX_TOKEN_CHARS or with a character outside ASCII (the
-compact serialisation is base64url and dots) is refused without decoding it.
+compact serialisation is base64url and dots) is refused without decoding it, and so is one
+whose segments carry base64 padding or whose header or payload is not a JSON object or names a
+key twice. NumericDate claims (`exp`, `iat`, `nbf`) must be integers: a string or a float is
+refused even where PyJWT would convert it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
 
 import jwt
@@ -24,6 +30,7 @@ from taskhub.uow import UnitOfWork
 MIN_SECRET_BYTES = 32
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "jti", "iss", "aud")
+NUMERIC_DATES = ("exp", "iat", "nbf")
 MAX_TOKEN_CHARS = 4096
 """Far above a real token (about 350 characters); longer input is refused before decoding."""
 
@@ -72,6 +79,7 @@ def verify(db: Database, settings: Settings, token: str) -> Principal:
         raise InvalidToken(f"longer than {MAX_TOKEN_CHARS} characters")
     if not token.isascii():
         raise InvalidToken("malformed")
+    _strict_structure(token)
     try:
         claims = jwt.decode(
             token, _key(settings), algorithms=[settings.jwt_algorithm],
@@ -83,6 +91,10 @@ def verify(db: Database, settings: Settings, token: str) -> Principal:
     except jwt.InvalidTokenError as exc:
         reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), "invalid")
         raise InvalidToken(reason) from None
+    for name in NUMERIC_DATES:
+        # PyJWT takes int("1767225600") for a string; RFC 7519 says a number, we say an integer.
+        if name in claims and type(claims[name]) is not int:
+            raise InvalidToken(f"{name} must be an integer NumericDate")
     try:
         user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["jti"])
     except (ValueError, TypeError, AttributeError):
@@ -106,6 +118,36 @@ def verify(db: Database, settings: Settings, token: str) -> Principal:
     if row.superseded:
         raise InvalidToken("issued before the last password change")
     return Principal(user_id, session_id, must_change_password=row.must_change_password)
+
+
+def _strict_structure(token: str) -> None:
+    """Three base64url segments without padding, and a header and payload that are JSON
+    objects without duplicate keys (PyJWT would pad, and let the last duplicate win: a
+    reader that takes the first would see another token)."""
+    segments = token.split(".")
+    if len(segments) != 3 or "=" in token:
+        raise InvalidToken("malformed")
+    for name, segment in zip(("header", "payload"), segments[:2], strict=False):
+        try:
+            raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+            value = json.loads(raw, object_pairs_hook=_unique_keys)
+        except DuplicateKey:
+            raise InvalidToken(f"{name} names a key twice") from None
+        except (ValueError, binascii.Error):
+            raise InvalidToken("malformed") from None
+        if not isinstance(value, dict):
+            raise InvalidToken("malformed")
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise DuplicateKey("a key appears twice")
+    return dict(pairs)
 
 
 def revoke(uow: UnitOfWork, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
