@@ -12,6 +12,9 @@
   lock, so parallel logins re-hash once; the others see the new hash and verify again. The
   password's history entry takes the new hash too, and older passwords' entries hashed more
   cheaply than the current parameters are dropped, so no cheaper hash of any password stays.
+- A refused login takes as long whatever the account: an unknown email verifies a dummy hash
+  at the current parameters, and a wrong password to an account whose hash is older and
+  cheaper waits out the rest of a current verification (`passwords.pad_to_current_cost`).
 - A temporary password works for one login before its expiry; that login consumes it (its
   expiry is set to the moment of use) and yields a restricted session that may only change the
   password (`UnitOfWork.tenant` refuses it with PasswordChangeRequired). That session lives
@@ -25,6 +28,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 
 from taskhub import inputs, passwords, tokens
@@ -60,7 +64,10 @@ def login(db: Database, settings: Settings, email: str, password: str) -> str:
         if user is None:
             passwords.verify_dummy(password, settings)
             raise InvalidCredentials("unknown email or wrong password")
+        started = time.perf_counter()
         if not passwords.verify(user.password_hash, password, settings):
+            if not passwords.costs_current(user.password_hash, settings.argon2):
+                passwords.pad_to_current_cost(started, settings)  # an older, cheaper hash
             raise InvalidCredentials("unknown email or wrong password")
         token = _open_session(db, settings, user.id, user.password_hash, password)
         if token is not None:

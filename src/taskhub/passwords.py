@@ -9,8 +9,11 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+import statistics
 import threading
+import time
 import unicodedata
+from collections import deque
 from collections.abc import Iterable
 from functools import cache
 
@@ -68,11 +71,62 @@ def hash_password(password: str, settings: Settings) -> str:
 
 
 def verify(stored_hash: str, password: str, settings: Settings) -> bool:
-    """Whether `password` matches `stored_hash` (whatever parameters that hash was made with)."""
+    """Whether `password` matches `stored_hash` (whatever parameters that hash was made with).
+
+    The duration of every verification at the current parameters is kept (the last
+    COST_SAMPLES), as the reference `pad_to_current_cost` waits for.
+    """
+    started = time.perf_counter()
     try:
         return hasher(settings.argon2).verify(stored_hash, normalise(password, settings))
     except (VerificationError, InvalidHashError):
         return False
+    finally:
+        if costs_current(stored_hash, settings.argon2):
+            _costs(settings.argon2).append(time.perf_counter() - started)
+
+
+def costs_current(stored_hash: str, params: Argon2Params) -> bool:
+    """Whether `stored_hash` is an Argon2id hash made with exactly `params`."""
+    try:
+        made = extract_parameters(stored_hash)
+    except InvalidHashError:
+        return False
+    return made.type is Type.ID and (made.memory_cost, made.time_cost, made.parallelism) == (
+        params.memory_cost, params.time_cost, params.parallelism)
+
+
+def pad_to_current_cost(started: float, settings: Settings) -> None:
+    """Wait until a verification begun at `started` (perf_counter) has taken as long as one at
+    the current parameters usually does (the median of the last ones; a dummy verification
+    measures it if there is none yet).
+
+    For a wrong password to an account whose hash is older and cheaper: without this, its
+    refusal comes back faster than any other and tells that the account exists, and how old
+    its password is.
+    """
+    reference = current_cost(settings)
+    if reference is None:
+        verify(_dummy_hash(settings.argon2), "", settings)
+        reference = current_cost(settings) or 0.0
+    remaining = started + reference - time.perf_counter()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+def current_cost(settings: Settings) -> float | None:
+    """Seconds a verification at the current parameters takes here (median of the last
+    COST_SAMPLES), or None before the first one."""
+    samples = _costs(settings.argon2)
+    return statistics.median(samples) if samples else None
+
+
+COST_SAMPLES = 32
+_cost_samples: dict[Argon2Params, deque[float]] = {}
+
+
+def _costs(params: Argon2Params) -> deque[float]:
+    return _cost_samples.setdefault(params, deque(maxlen=COST_SAMPLES))
 
 
 def needs_rehash(stored_hash: str, settings: Settings) -> bool:
