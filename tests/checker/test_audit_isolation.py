@@ -40,17 +40,17 @@ def test_permissive_policy_leaks_everything(db_url: URL) -> None:
                       "isolation.no_tenant_sees_nothing")
     row = result.get("isolation.tenant_sees_own_rows").samples[0]
     assert (row["visible_tasks"], row["owned_tasks"], row["foreign_tasks"]) == (60, 10, 50)
-    assert row["foreign_events"] == 0
+    assert row["foreign_task_events"] == 0
+    assert all(row[f"foreign_{t}"] == 0 for t in ("users", "password_history", "auth_sessions"))
     assert result.get("isolation.tenant_sees_own_rows").details["tenants_checked"] == 6
 
 
 def test_policy_leaking_one_task_to_every_tenant(db_url: URL) -> None:
     seed(db_url)
-    with owner(db_url) as conn:
+    with owner(db_url) as conn:  # to any proven tenant, and to no one without a tenant
         conn.execute(f"""
             CREATE POLICY leak_one ON tasks FOR SELECT TO taskhub_app
-            USING (id = '{A_TASK}' AND EXISTS (
-                SELECT FROM users WHERE id::text = current_setting('app.user_id', true)))""")
+            USING (id = '{A_TASK}' AND (SELECT public.taskhub_tenant()) IS NOT NULL)""")
     result = audit(db_url)
     assert_fails_only(result, "isolation.tenant_sees_own_rows")
     check = result.get("isolation.tenant_sees_own_rows")
@@ -63,11 +63,16 @@ def test_policy_open_when_no_tenant_is_set(db_url: URL) -> None:
     seed(db_url)
     with owner(db_url) as conn:
         conn.execute("CREATE POLICY unset ON task_events FOR SELECT TO taskhub_app USING ("
-                     "NULLIF(current_setting('app.user_id', true), '') IS NULL)")
+                     "(SELECT public.taskhub_tenant()) IS NULL)")
     result = audit(db_url)
     assert_fails_only(result, "isolation.no_tenant_sees_nothing")
-    assert result.get("isolation.no_tenant_sees_nothing").samples == [
-        {"app.user_id": "(empty)", "tasks": 0, "events": 156}]  # every event
+    check = result.get("isolation.no_tenant_sees_nothing")
+    assert check.violations == 4  # no tenant, and each forged setting: none proves a tenant
+    assert [(row["setting"], row["task_events"]) for row in check.samples] == [
+        *[("taskhub.tenant", 156)] * 3, ("app.user_id", 156)]  # every event
+    assert check.samples[0]["value"] == "(empty)"
+    assert all(row[table] == 0 for row in check.samples
+               for table in ("users", "password_history", "auth_sessions", "tasks"))
 
 
 def test_events_reassigned_to_another_owner(db_url: URL) -> None:

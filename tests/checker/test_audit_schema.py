@@ -75,10 +75,13 @@ def test_app_role_owns_a_table(db_url: URL) -> None:
     seed(db_url)
     with owner(db_url) as conn:  # ownership is local to this database, unlike role attributes
         conn.execute("ALTER TABLE task_events OWNER TO taskhub_app")
-    result = audit(db_url)
-    assert_fails_only(result, "schema.roles_confined")
+    result = audit(db_url)  # an owner holds every privilege: the grants matrix drifts too
+    assert_fails_only(result, "schema.roles_confined", "schema.grants_match_matrix")
     assert result.get("schema.roles_confined").samples == [
         {"role": "taskhub_app", "superuser": False, "bypassrls": False, "owns": "task_events"}]
+    drift = result.get("schema.grants_match_matrix").samples
+    assert {(row["grantee"], row["drift"]) for row in drift} == {("taskhub_app", "extra")}
+    assert ("table task_events", "DELETE") in {(row["object"], row["privilege"]) for row in drift}
 
 
 def test_worker_role_with_bypassrls(db_url: URL) -> None:
