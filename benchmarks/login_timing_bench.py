@@ -27,11 +27,11 @@ import statistics
 import time
 from collections.abc import Callable
 
+from checker.access import RuntimeAccess
 from checker.database import migrated_database
 from checker.profiles import PROFILES
 from checker.provision import select_provider
 from taskhub import auth, users
-from taskhub.db import make_engine
 from taskhub.errors import InvalidCredentials
 from taskhub.settings import Settings
 
@@ -46,16 +46,16 @@ def timed(call: Callable[[], object]) -> float:
     return time.perf_counter() - began
 
 
-def measure(url: str, settings: Settings, runs: int, warmup: int) -> dict[str, list[float]]:
-    engine = make_engine(url)
+def measure(access: RuntimeAccess, settings: Settings, runs: int,
+            warmup: int) -> dict[str, list[float]]:
+    db = access.connect()  # the services' own pools (runtime login roles), as deployed
     try:
-        users.register(engine, settings, EMAIL, PASSWORD)
+        users.register(db, settings, EMAIL, PASSWORD)
         paths: dict[str, Callable[[], object]] = {
-            "wrong password": lambda: auth.login(engine, settings, EMAIL, PASSWORD + "!"),
-            "unknown email": lambda: auth.login(engine, settings, "nobody@example.com",
-                                                PASSWORD),
-            "malformed email": lambda: auth.login(engine, settings, "not an email", PASSWORD),
-            "right password": lambda: auth.login(engine, settings, EMAIL, PASSWORD),
+            "wrong password": lambda: auth.login(db, settings, EMAIL, PASSWORD + "!"),
+            "unknown email": lambda: auth.login(db, settings, "nobody@example.com", PASSWORD),
+            "malformed email": lambda: auth.login(db, settings, "not an email", PASSWORD),
+            "right password": lambda: auth.login(db, settings, EMAIL, PASSWORD),
         }
         samples: dict[str, list[float]] = {name: [] for name in paths}
         rng = random.Random(8)  # noqa: S311 - the order of measurements, not a secret
@@ -68,7 +68,7 @@ def measure(url: str, settings: Settings, runs: int, warmup: int) -> dict[str, l
                     samples[name].append(elapsed)
         return samples
     finally:
-        engine.dispose()
+        db.dispose()
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -87,8 +87,7 @@ def main() -> None:
     params = PROFILES[args.argon2]
     settings = Settings(argon2=params, jwt_secret=secrets.token_urlsafe(48))
     with migrated_database(select_provider(args.db, args.dsn)) as database:
-        samples = measure(database.url.render_as_string(hide_password=False), settings,
-                          args.runs, args.warmup)
+        samples = measure(database.access, settings, args.runs, args.warmup)
     print(f"Argon2id {args.argon2} (m={params.memory_cost} KiB, t={params.time_cost}, "
           f"p={params.parallelism}), {os.cpu_count()} cores, {args.runs} rounds "
           f"(+{args.warmup} warm-up), shuffled order per round")
