@@ -5,13 +5,17 @@ order each round so drift and caching hit every path alike:
 
 - wrong password: a registered email, a wrong password (one Argon2id verification of the
   stored hash);
+- wrong, old hash: the same to an account whose hash was made with an older, cheaper profile
+  (owasp under rfc9106, test under owasp) and never re-hashed: its verification is cheaper, and
+  the login waits out the rest of a current one;
 - unknown email: an email no one has (one verification of taskhub's dummy hash);
 - malformed email: not an email at all (the dummy path too);
 - right password, for reference: it also opens a session (an INSERT and a COMMIT).
 
-Reports each path's median (and 10th/90th percentiles) over N rounds and the ratio of the
-unknown-email to the wrong-password median: 1.00x means the two cannot be told apart by
-timing. Nothing is asserted: the tests check only that both paths do the same Argon2 work.
+Reports each path's median (and 10th/90th percentiles) over N rounds and the ratios of the
+unknown-email and old-hash medians to the wrong-password median: 1.00x means the paths cannot
+be told apart by timing. Nothing is asserted: the tests check the logic (the same Argon2 work,
+the wait), this measures the time.
 
     python benchmarks/login_timing_bench.py [--argon2 rfc9106|owasp|test] [--runs 60]
 """
@@ -26,6 +30,7 @@ import secrets
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from checker.access import RuntimeAccess
 from checker.database import migrated_database
@@ -37,6 +42,9 @@ from taskhub.settings import Settings
 
 PASSWORD = "violet-harbor-quietly-tangerine-42"  # noqa: S105 - the benchmark's own account
 EMAIL = "timing@example.com"
+LEGACY_EMAIL = "timing-legacy@example.com"
+LEGACY = {"rfc9106": "owasp", "owasp": "test", "test": "test"}
+"""The older, cheaper profile the legacy account's hash was made with, per current profile."""
 
 
 def timed(call: Callable[[], object]) -> float:
@@ -46,13 +54,15 @@ def timed(call: Callable[[], object]) -> float:
     return time.perf_counter() - began
 
 
-def measure(access: RuntimeAccess, settings: Settings, runs: int,
+def measure(access: RuntimeAccess, settings: Settings, legacy: Settings, runs: int,
             warmup: int) -> dict[str, list[float]]:
     db = access.connect()  # the services' own pools (runtime login roles), as deployed
     try:
         users.register(db, settings, EMAIL, PASSWORD)
+        users.register(db, legacy, LEGACY_EMAIL, PASSWORD)  # never signed in: never rehashed
         paths: dict[str, Callable[[], object]] = {
             "wrong password": lambda: auth.login(db, settings, EMAIL, PASSWORD + "!"),
+            "wrong, old hash": lambda: auth.login(db, settings, LEGACY_EMAIL, PASSWORD + "!"),
             "unknown email": lambda: auth.login(db, settings, "nobody@example.com", PASSWORD),
             "malformed email": lambda: auth.login(db, settings, "not an email", PASSWORD),
             "right password": lambda: auth.login(db, settings, EMAIL, PASSWORD),
@@ -86,8 +96,9 @@ def main() -> None:
     args = parser.parse_args()
     params = PROFILES[args.argon2]
     settings = Settings(argon2=params, jwt_secret=secrets.token_urlsafe(48))
+    legacy = replace(settings, argon2=PROFILES[LEGACY[args.argon2]])
     with migrated_database(select_provider(args.db, args.dsn)) as database:
-        samples = measure(database.access, settings, args.runs, args.warmup)
+        samples = measure(database.access, settings, legacy, args.runs, args.warmup)
     print(f"Argon2id {args.argon2} (m={params.memory_cost} KiB, t={params.time_cost}, "
           f"p={params.parallelism}), {os.cpu_count()} cores, {args.runs} rounds "
           f"(+{args.warmup} warm-up), shuffled order per round")
@@ -98,6 +109,8 @@ def main() -> None:
               f"p90 {quantile(values, 0.9) * 1000:8.2f} ms")
     base = medians["wrong password"]
     print(f"unknown email / wrong password:   {medians['unknown email'] / base:.3f}x")
+    print(f"wrong, old hash / wrong password: {medians['wrong, old hash'] / base:.3f}x "
+          f"(its hash: {LEGACY[args.argon2]})")
     print(f"malformed email / wrong password: {medians['malformed email'] / base:.3f}x")
 
 
