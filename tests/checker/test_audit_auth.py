@@ -56,17 +56,22 @@ def test_history_hash_not_argon2id(db_url: URL) -> None:
 
 def test_cost_below_the_minimum(db_url: URL) -> None:
     seed(db_url)  # every hash is m=1024,t=1,p=1, the test profile
+    strong = fake_argon2id("strong", "m=19456,t=2,p=1")
     with owner(db_url) as conn:
-        conn.execute("UPDATE users SET password_hash = %s WHERE id <> %s",
-                     (fake_argon2id("strong", "m=19456,t=2,p=1"), U1))
+        conn.execute("UPDATE users SET password_hash = %s WHERE id <> %s", (strong, U1))
+        conn.execute("UPDATE password_history SET password_hash = %s WHERE user_id <> %s",
+                     (strong, U1))
     assert audit(db_url, min_argon2=Argon2Minimum(1024, 1, 1)).ok
     result = audit(db_url, min_argon2=OWASP_MINIMUM)
     assert_fails_only(result, "auth.argon2id_hashes")
     check = result.get("auth.argon2id_hashes")
-    # Only user 1's current hash: the history's older hashes are held to the format alone.
-    assert check.violations == 1
-    assert check.samples[0]["problem"] == "cost m=1024,t=1,p=1 below m=19456,t=2,p=1"
-    assert check.samples[0]["hash_scheme"] == "$argon2id$v=19$m=1024,t=1,p=1"
+    # User 1's current hash and its history entry: history is held to the same minimum.
+    assert check.violations == 2
+    assert sorted((row["source"], row["user_id"]) for row in check.samples) == [
+        ("password_history", U1), ("users", U1)]
+    for row in check.samples:
+        assert row["problem"] == "cost m=1024,t=1,p=1 below m=19456,t=2,p=1"
+        assert row["hash_scheme"] == "$argon2id$v=19$m=1024,t=1,p=1"
     assert check.details == {"minimum": "m=19456,t=2,p=1"}
 
 
@@ -76,8 +81,9 @@ def test_cost_below_the_minimum(db_url: URL) -> None:
 def test_each_cost_parameter_is_compared(db_url: URL, minimum: Argon2Minimum, ok: bool) -> None:
     seed(db_url)
     with owner(db_url) as conn:
-        conn.execute("UPDATE users SET password_hash = %s",
-                     (fake_argon2id("x", "m=19456,t=2,p=1"),))
+        for table in ("users", "password_history"):
+            conn.execute(f"UPDATE {table} SET password_hash = %s",
+                         (fake_argon2id(f"x-{table}", "m=19456,t=2,p=1"),))
     assert audit(db_url, only="auth", min_argon2=minimum).ok is ok
 
 

@@ -32,7 +32,7 @@ from tests.integration.faults import (
 from tests.integration.helpers import Account, as_owner, password
 
 WORKER = Worker("atomicity")
-OTHER_ARGON2 = Argon2Params(time_cost=2, memory_cost=2048, parallelism=1)
+CHEAPER_ARGON2 = Argon2Params(time_cost=1, memory_cost=512, parallelism=1)  # than the tests
 
 Act = Callable[[Database], object]
 
@@ -81,9 +81,16 @@ def _use_temporary_password(w: World) -> Act:
 
 
 def _login_with_rehash(w: World) -> Act:
+    """The password and an earlier one were hashed more cheaply than today's parameters: the
+    login rehashes the password and its history entry and drops the earlier entry."""
     account = w.make_account()
-    old_hash = passwords.hash_password(account.password, replace(w.settings, argon2=OTHER_ARGON2))
+    cheap = replace(w.settings, argon2=CHEAPER_ARGON2)
+    old_hash = passwords.hash_password(account.password, cheap)
     with as_owner(w.engine) as conn:
+        conn.execute(text("UPDATE password_history SET password_hash = :h WHERE user_id = :u"),
+                     {"h": passwords.hash_password(password(89), cheap), "u": account.user.id})
+        conn.execute(text("INSERT INTO password_history (user_id, password_hash) "
+                          "VALUES (:u, :h)"), {"h": old_hash, "u": account.user.id})
         conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :u"),
                      {"h": old_hash, "u": account.user.id})
     return lambda e: auth.login(e, w.settings, account.user.email, account.password)
@@ -130,7 +137,9 @@ OPERATIONS = (
               {2: Rejection.check("auth_sessions", "revoked_at IS NULL")}),
     Operation("login_with_temporary_password", 2, _use_temporary_password,
               {2: NO_FUTURE_ROWS("auth_sessions")}),
-    Operation("login_with_rehash", 2, _login_with_rehash, {2: NO_FUTURE_ROWS("auth_sessions")}),
+    Operation("login_with_rehash", 4, _login_with_rehash, {
+        2: NO_FUTURE_ROWS("password_history"), 3: Rejection.deletes("password_history"),
+        4: NO_FUTURE_ROWS("auth_sessions")}),
     # One statement each: the later part that fails is the event insert of the same
     # statement (create, transitions, claim) or the deepest cascade (delete); "after write 1"
     # is just before COMMIT.
