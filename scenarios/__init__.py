@@ -10,7 +10,8 @@ import ast
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SUPPORT = frozenset({"__init__", "client", "common", "harness", "probes", "standalone"})
+SUPPORT = frozenset({"__init__", "client", "common", "distributed", "harness", "probes",
+                     "standalone"})
 
 
 def catalogue() -> dict[str, str]:

@@ -166,8 +166,9 @@ DECLARE
     tenant text := nullif(current_setting('taskhub.tenant', true), '');
     proof text := current_setting('taskhub.tenant_proof', true);
 BEGIN
+    -- IS DISTINCT FROM: without a key the expected proof is NULL, and so must the tenant be.
     IF tenant IS NULL OR proof IS NULL
-       OR proof <> encode(taskhub_private.proof(tenant), 'base64') THEN
+       OR proof IS DISTINCT FROM encode(taskhub_private.proof(tenant), 'base64') THEN
         RETURN NULL;
     END IF;
     RETURN tenant::uuid;  -- only taskhub_enter_tenant's own text carries a valid proof

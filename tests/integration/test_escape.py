@@ -292,3 +292,22 @@ def test_escape_attempt(db: Database, db_engine: Engine, world: World, attempt: 
     assert _confinement(db_engine) == confined_before
     # The victim's services still work, as themselves only.
     assert {t.user_id for t in tasks.list_tasks(db, world.b.principal)} == {world.b.user.id}
+
+
+@pytest.mark.no_audit  # without a key the audit cannot impersonate tenants either
+def test_without_a_key_no_tenant_can_be_entered_or_forged(
+        db: Database, db_engine: Engine, world: World) -> None:
+    """Fail closed: a database whose key row is gone admits no tenant, forged or proven."""
+    with as_owner(db_engine) as conn:
+        conn.execute(text("DELETE FROM taskhub_private.tenant_key"))
+    with pytest.raises(StorageError, match="no tenant key"):
+        tasks.list_tasks(db, world.b.principal)
+    forged = _t("forged_without_key",
+                "SELECT count(set_config('taskhub.tenant', :victim, true))",
+                "SELECT count(set_config('taskhub.tenant_proof', 'AAAA', true))",
+                SELECT_ALL, refused=False)
+    with UnitOfWork.anonymous(db) as uow:  # no tenant entered: nothing to refuse
+        for statement in forged.statements:
+            seen = uow.execute(statement, world.params).all()
+        assert seen == []
+        assert uow.execute("SELECT taskhub_tenant()").scalar_one() is None
