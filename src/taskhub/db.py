@@ -65,9 +65,10 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
 
 
 RUNTIME_ENGINE_DEFAULTS: dict[str, Any] = {
-    # No named prepared statements: a hostile `PREPARE` with psycopg's next name could
-    # otherwise stand in for a later unit of work's statement on the same connection.
-    "connect_args": {"prepare_threshold": None},
+    # psycopg prepares a statement after its 5th execution on a connection (its default,
+    # kept: planning the transition statement costs more than running it); the unit of work
+    # guards those statements against a `PREPARE` that would stand in for one.
+    "connect_args": {"prepare_threshold": 5},
 }
 
 

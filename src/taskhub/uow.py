@@ -15,9 +15,11 @@ The first statement pins, transaction-locally, the settings whose session value 
 what this unit of work reads (`search_path` with `pg_temp` last, `row_security`); the proof
 of the tenant is bound to this backend and this transaction, so nothing a session-level SET
 left behind means anything. The COMMIT or ROLLBACK that ends it travels with a reset of the
-session (`RESET ALL`, cursors, listeners, advisory locks, prepared statements, temporary
-objects) in the same round trip, so nothing one unit of work left on the connection is there
-for the next. After it, the unit of work refuses further statements.
+session (`RESET ALL`, cursors, listeners, advisory locks, sequences' state, temporary objects)
+in the same round trip, and a guard that fails the unit of work, and discards its connection,
+if it left a statement prepared from SQL: nothing one unit of work left on the connection is
+there for the next, while the driver's own prepared statements stay (they save the planning of
+every statement). After it, the unit of work refuses further statements.
 """
 
 from __future__ import annotations
@@ -48,13 +50,22 @@ _PINNED = ("pg_catalog.set_config('search_path', 'public, pg_temp', true), "
 _ENTER_TENANT = text(f"SELECT public.taskhub_enter_tenant(:uid, :tag), {_PINNED}")
 _NO_TENANT = text(f"SELECT {_PINNED}")
 _LOGIN_LOOKUP = text("SELECT id, password_hash FROM public.taskhub_login_lookup(:email, :tag)")
-# One simple-protocol message: ending the transaction and DISCARD ALL's parts that may run
-# after it (DISCARD ALL itself refuses to run in a multi-statement message).
-_RESET = ("; RESET ALL; SET ROLE NONE; CLOSE ALL; UNLISTEN *; "
-          "SELECT pg_catalog.pg_advisory_unlock_all(); DEALLOCATE ALL; DISCARD PLANS; "
-          "DISCARD SEQUENCES; DISCARD TEMP")
-_COMMIT_AND_RESET = "COMMIT" + _RESET
-_ROLLBACK_AND_RESET = "ROLLBACK" + _RESET
+# A statement prepared from SQL (`PREPARE`) on a runtime connection is hostile by
+# definition: the driver prepares through the protocol, and a `PREPARE` under the driver's
+# next name (`_pg3_<n>`, listed in pg_prepared_statements) would stand in for a later unit
+# of work's statement, run as that unit's tenant. The guard fails the unit of work that left
+# one (before its COMMIT, so its writes are not kept), and the failure discards the connection.
+_NO_SQL_PREPARED = ("SELECT CAST('a unit of work left a statement prepared from SQL: ' "
+                    "|| name AS int) FROM pg_catalog.pg_prepared_statements WHERE from_sql")
+# DISCARD ALL's parts that may run after a COMMIT in one message (DISCARD ALL itself refuses a
+# multi-statement message), except DEALLOCATE ALL and DISCARD PLANS: the driver's own prepared
+# statements are the point of keeping the connection.
+_RESET = ("RESET ALL; SET ROLE NONE; CLOSE ALL; UNLISTEN *; "
+          "SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD SEQUENCES; DISCARD TEMP")
+_COMMIT_AND_RESET = f"{_NO_SQL_PREPARED}; COMMIT; {_RESET}"
+_ROLLBACK_AND_RESET = f"ROLLBACK; {_NO_SQL_PREPARED}; {_RESET}"
+INVALID_STATEMENT_NAME = "26000"
+"""A prepared statement the driver relies on is gone (deallocated from SQL)."""
 
 
 @lru_cache(maxsize=256)
@@ -150,6 +161,8 @@ class UnitOfWork:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if isinstance(exc, SQLAlchemyError) and sqlstate_of(exc) == INVALID_STATEMENT_NAME:
+            self._discard()  # every later use of that statement on this connection would fail
         self._close()
         if isinstance(exc, SQLAlchemyError):
             raise _storage_error(exc) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,3 +95,11 @@ def wait_for_lock_waiters(engine: Engine, n: int, timeout: float = 10.0) -> None
                 return
         time.sleep(0.01)
     raise AssertionError(f"{n} sessions never queued on a lock")
+
+
+_COMMIT = re.compile(r"(?:^|;)\s*COMMIT\b", re.IGNORECASE)
+
+
+def is_commit(statement: str) -> bool:
+    """Whether `statement` is (or, as the unit of work sends it, holds) the COMMIT."""
+    return bool(_COMMIT.search(statement))

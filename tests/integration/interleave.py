@@ -21,7 +21,7 @@ from sqlalchemy import Engine, event
 
 from taskhub.db import Database
 from tests.integration.faults import is_write
-from tests.integration.helpers import engines_of
+from tests.integration.helpers import engines_of, is_commit
 
 Point = Literal["before_write", "after_write", "before_commit"]
 TIMEOUT_S = 30.0
@@ -40,7 +40,7 @@ class Pause:
     def _make_listener(self) -> tuple[str, Callable[..., None]]:
         if self.point == "before_commit":
             def on_commit(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-                if statement.lstrip().upper().startswith("COMMIT"):
+                if is_commit(statement):
                     self._hold()
 
             return "before_cursor_execute", on_commit

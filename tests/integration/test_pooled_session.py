@@ -1,6 +1,7 @@
 """Nothing persists on a pooled connection: what one unit of work leaves on its session
-(settings, prepared statements, cursors, listeners, advisory locks, the tenant settings, role
-defaults it gave itself) is gone, or has no effect, for the next one on the same connection."""
+(settings, cursors, listeners, advisory locks, the tenant settings, role defaults it gave
+itself) is gone, or has no effect, for the next one on the same connection; one that leaves a
+statement prepared from SQL fails, keeps none of its writes and takes its connection with it."""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ LEFT_BEHIND = (
     "SELECT set_config('taskhub.tenant', current_setting('taskhub.tenant'), false)",
     "SELECT set_config('taskhub.tenant_proof', current_setting('taskhub.tenant_proof'), false)",
     "SELECT set_config('app.user_id', current_setting('taskhub.tenant'), false)",
-    "PREPARE _pg3_0 AS SELECT 1",
     "LISTEN left_behind",
     "SELECT pg_advisory_lock(42)",
 )
@@ -38,7 +38,7 @@ SEEN = text("""
            current_setting('synchronous_commit') AS synchronous_commit,
            current_setting('statement_timeout') AS statement_timeout,
            public.taskhub_tenant() AS tenant,
-           (SELECT count(*) FROM pg_prepared_statements) AS prepared,
+           (SELECT count(*) FROM pg_prepared_statements WHERE from_sql) AS prepared,
            (SELECT count(*) FROM pg_cursors) AS cursors,
            (SELECT count(*) FROM pg_listening_channels()) AS listening,
            (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
@@ -117,3 +117,51 @@ def test_the_temp_table_shadow_attack_is_refused(
         uow.execute("CREATE TEMP TABLE users (LIKE public.users)")
     with pytest.raises(InvalidCredentials):
         auth.login(one_connection, settings, victim.user.email, attacker.password)
+
+
+def test_a_prepared_statement_left_from_sql_fails_the_unit_and_its_connection(
+        one_connection: Database, db_engine: Engine,
+        make_account: Callable[..., Account]) -> None:
+    """The substitution attack: deallocate the driver's prepared statements and prepare
+    others under their names, so the next unit of work (another tenant) would run them."""
+    a, b = make_account(), make_account()
+    mine = tasks.create(one_connection, b.principal, "b's")
+    for _ in range(6):  # psycopg prepares a statement at its 5th execution (in units that
+        tasks.update(one_connection, b.principal, mine.id, title="b's")  # commit: a ROLLBACK
+        # makes psycopg forget its statements)
+    with UnitOfWork.tenant(one_connection, a.principal) as uow:
+        pid = uow.execute("SELECT pg_backend_pid()").scalar_one()
+        names = uow.execute("SELECT name FROM pg_prepared_statements "
+                            "WHERE NOT from_sql").scalars().all()
+        assert names  # the driver's own, the target
+        for name in names:
+            uow.execute(f'DEALLOCATE "{name}"')
+            uow.execute(f'PREPARE "{name}" AS SELECT 1')
+        uow.execute("UPDATE tasks SET title = 'a was here' WHERE user_id = :me",
+                    {"me": a.user.id})
+        with pytest.raises(StorageError, match="left a statement prepared from SQL"):
+            uow.commit()
+
+    assert [t.title for t in tasks.list_tasks(one_connection, b.principal)] == ["b's"]
+    after = _seen(one_connection, b)
+    assert after["pid"] != pid and after["prepared"] == 0  # a new connection, nothing left
+    with as_owner(db_engine) as conn:
+        assert conn.execute(text("SELECT count(*) FROM tasks WHERE title = 'a was here'")
+                            ).scalar_one() == 0
+
+
+def test_a_driver_statement_deallocated_from_sql_costs_one_unit_only(
+        one_connection: Database, make_account: Callable[..., Account]) -> None:
+    b = make_account()
+    mine = tasks.create(one_connection, b.principal, "b's")
+    for _ in range(6):
+        tasks.update(one_connection, b.principal, mine.id, title="b's")
+    with UnitOfWork.tenant(one_connection, b.principal) as uow:
+        # one by one: psycopg notices DEALLOCATE ALL (and forgets its own), not these
+        for name in uow.execute("SELECT name FROM pg_prepared_statements").scalars().all():
+            uow.execute(f'DEALLOCATE "{name}"')
+        uow.commit()
+    with pytest.raises(StorageError, match="does not exist"):
+        tasks.update(one_connection, b.principal, mine.id, title="b's")
+    for _ in range(7):  # a fresh connection: the statement is prepared anew, no error
+        assert tasks.update(one_connection, b.principal, mine.id, title="b's").title == "b's"

@@ -15,7 +15,7 @@ from taskhub.db import Database
 from taskhub.errors import PasswordChangeRequired, StorageError
 from taskhub.principal import Principal
 from taskhub.uow import UnitOfWork
-from tests.integration.helpers import Account, as_owner
+from tests.integration.helpers import Account, as_owner, is_commit
 
 WHO = ("SELECT current_user, session_user, r.rolsuper, "
        "       pg_has_role(current_user, 'taskhub_app', 'MEMBER') AS app, "
@@ -113,7 +113,7 @@ def test_a_failed_commit_does_not_leak_its_transaction_to_the_next_unit_of_work(
 
     def commit_fails_in_an_aborted_transaction(conn: Any, cursor: Any, statement: str,
                                                parameters: Any, *rest: Any) -> Any:
-        if failing and statement.startswith("COMMIT"):
+        if failing and is_commit(statement):
             failing.clear()
             return "SELECT 1/0", parameters  # a real server error; the transaction stays
         return statement, parameters
