@@ -38,6 +38,7 @@ MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
     "function taskhub_enter_tenant(uuid,bytea)": {APP_ROLE: ("EXECUTE",)},
     "function taskhub_tenant()": {APP_ROLE: ("EXECUTE",)},
     "function taskhub_login_lookup(text,bytea)": {APP_ROLE: ("EXECUTE",)},
+    "function taskhub_end_unit()": {APP_ROLE: ("EXECUTE",), WORKER_ROLE: ("EXECUTE",)},
     "function taskhub_private.hmac(text)": {},
     "function taskhub_private.proof(text)": {},
     "function taskhub_private.tenant_tag(uuid)": {},

@@ -81,6 +81,7 @@ FUNCTIONS = {
     "public.taskhub_enter_tenant(uuid, bytea)": (APP,),
     "public.taskhub_tenant()": (APP,),
     "public.taskhub_login_lookup(text, bytea)": (APP,),
+    "public.taskhub_end_unit()": (APP, WORKER),
 }
 
 _PRIVATE = """
@@ -172,6 +173,27 @@ BEGIN
         RETURN NULL;
     END IF;
     RETURN tenant::uuid;  -- only taskhub_enter_tenant's own text carries a valid proof
+END $$;
+
+-- What ends every unit of work on a runtime connection (with its COMMIT, or after its
+-- ROLLBACK), in one call: a statement prepared from SQL is hostile by definition (the driver
+-- prepares through the protocol; a PREPARE under the driver's next name would run in the next
+-- unit of work, as its tenant), so it fails the unit; then the session is reset as DISCARD ALL
+-- would (which may not run in a transaction), but for the driver's own prepared statements.
+-- SECURITY INVOKER and no SET clause: RESET ALL must reach the session's own settings.
+CREATE FUNCTION public.taskhub_end_unit() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql) THEN
+        RAISE EXCEPTION 'a unit of work left a statement prepared from SQL'
+            USING ERRCODE = 'invalid_prepared_statement_definition';
+    END IF;
+    PERFORM pg_catalog.pg_advisory_unlock_all();
+    RESET ALL;
+    EXECUTE 'SET ROLE NONE';
+    EXECUTE 'CLOSE ALL';
+    EXECUTE 'UNLISTEN *';
+    EXECUTE 'DISCARD SEQUENCES';
+    EXECUTE 'DISCARD TEMP';
 END $$;
 
 -- The one user with this (normalised) email, for a sign-in: its tag proves the caller holds

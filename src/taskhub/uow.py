@@ -50,20 +50,13 @@ _PINNED = ("pg_catalog.set_config('search_path', 'public, pg_temp', true), "
 _ENTER_TENANT = text(f"SELECT public.taskhub_enter_tenant(:uid, :tag), {_PINNED}")
 _NO_TENANT = text(f"SELECT {_PINNED}")
 _LOGIN_LOOKUP = text("SELECT id, password_hash FROM public.taskhub_login_lookup(:email, :tag)")
-# A statement prepared from SQL (`PREPARE`) on a runtime connection is hostile by
-# definition: the driver prepares through the protocol, and a `PREPARE` under the driver's
-# next name (`_pg3_<n>`, listed in pg_prepared_statements) would stand in for a later unit
-# of work's statement, run as that unit's tenant. The guard fails the unit of work that left
-# one (before its COMMIT, so its writes are not kept), and the failure discards the connection.
-_NO_SQL_PREPARED = ("SELECT CAST('a unit of work left a statement prepared from SQL: ' "
-                    "|| name AS int) FROM pg_catalog.pg_prepared_statements WHERE from_sql")
-# DISCARD ALL's parts that may run after a COMMIT in one message (DISCARD ALL itself refuses a
-# multi-statement message), except DEALLOCATE ALL and DISCARD PLANS: the driver's own prepared
-# statements are the point of keeping the connection.
-_RESET = ("RESET ALL; SET ROLE NONE; CLOSE ALL; UNLISTEN *; "
-          "SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD SEQUENCES; DISCARD TEMP")
-_COMMIT_AND_RESET = f"{_NO_SQL_PREPARED}; COMMIT; {_RESET}"
-_ROLLBACK_AND_RESET = f"ROLLBACK; {_NO_SQL_PREPARED}; {_RESET}"
+# Ending a unit of work: `taskhub_end_unit()` (revision 0009) fails it if it left a statement
+# prepared from SQL (the substitution attack: a PREPARE under the driver's name would run in
+# the next unit of work as its tenant), before the COMMIT, so none of its writes are kept; then
+# it resets the session as DISCARD ALL would, but for the driver's own prepared statements. One
+# call in the same message as the COMMIT (or after the ROLLBACK): no extra round trip.
+_COMMIT_AND_RESET = "SELECT public.taskhub_end_unit(); COMMIT"
+_ROLLBACK_AND_RESET = "ROLLBACK; SELECT public.taskhub_end_unit()"
 INVALID_STATEMENT_NAME = "26000"
 """A prepared statement the driver relies on is gone (deallocated from SQL)."""
 
