@@ -120,25 +120,32 @@ BEGIN
         SET inner_pad = EXCLUDED.inner_pad, outer_pad = EXCLUDED.outer_pad, installed_at = now();
 END $$;
 
+-- The private helpers have no SET clause (a SET clause costs a settings save and restore on
+-- every call, and these run in every policy check): only the owner may call them, from the
+-- SECURITY DEFINER functions below whose search_path is pinned, and they name everything by
+-- schema.
 CREATE FUNCTION taskhub_private.hmac(message text) RETURNS bytea
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT sha256(k.outer_pad || sha256(k.inner_pad || convert_to(message, 'UTF8')))
+LANGUAGE sql STABLE AS $$
+    SELECT pg_catalog.sha256(k.outer_pad || pg_catalog.sha256(
+               k.inner_pad || pg_catalog.convert_to(message, 'UTF8')))
     FROM taskhub_private.tenant_key k
 $$;
 
 -- What a tenant's proof covers: the tenant, this backend, this transaction (its start, in
 -- microseconds since the epoch, so no TimeZone or DateStyle setting changes the text).
 CREATE FUNCTION taskhub_private.proof(tenant text) RETURNS bytea
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT taskhub_private.hmac(format('proof:%s:%s:%s', tenant, pg_backend_pid(),
-        (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint))
+LANGUAGE sql STABLE AS $$
+    SELECT taskhub_private.hmac(pg_catalog.format('proof:%s:%s:%s', tenant,
+        pg_catalog.pg_backend_pid(),
+        (EXTRACT(epoch FROM pg_catalog.transaction_timestamp()) * 1000000)::bigint))
 $$;
 
 -- The tag the application sends to enter a tenant on this backend; for the owner's own
 -- tools (the audit and tests impersonate tenants with it).
 CREATE FUNCTION taskhub_private.tenant_tag(tenant uuid) RETURNS bytea
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT taskhub_private.hmac(format('tenant:%s:%s', tenant, pg_backend_pid()))
+LANGUAGE sql STABLE AS $$
+    SELECT taskhub_private.hmac(pg_catalog.format('tenant:%s:%s', tenant,
+                                                  pg_catalog.pg_backend_pid()))
 $$;
 
 CREATE FUNCTION public.taskhub_enter_tenant(tenant uuid, tag bytea) RETURNS uuid
@@ -192,8 +199,7 @@ BEGIN
     EXECUTE 'SET ROLE NONE';
     EXECUTE 'CLOSE ALL';
     EXECUTE 'UNLISTEN *';
-    EXECUTE 'DISCARD SEQUENCES';
-    EXECUTE 'DISCARD TEMP';
+    EXECUTE 'DISCARD SEQUENCES';  -- (no runtime role may create temporary objects)
 END $$;
 
 -- The one user with this (normalised) email, for a sign-in: its tag proves the caller holds

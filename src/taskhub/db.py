@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, make_url
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 
 _DRIVERLESS = {"postgres", "postgresql", "postgresql+psycopg2"}
 LOGGING_NAME = "taskhub"
@@ -70,6 +70,13 @@ RUNTIME_ENGINE_DEFAULTS: dict[str, Any] = {
     # guards those statements against a `PREPARE` that would stand in for one.
     "connect_args": {"prepare_threshold": 5},
 }
+PREPARED_MAX = 12
+"""Prepared statements psycopg keeps per runtime connection (its default is 100): the hot
+statements fit, and the guard that lists them at the end of every unit of work stays cheap."""
+
+
+def _limit_prepared(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.prepared_max = PREPARED_MAX
 
 
 @dataclass(frozen=True)
@@ -94,8 +101,10 @@ class Database:
         options = {**RUNTIME_ENGINE_DEFAULTS, **engine_kwargs}
         options["connect_args"] = {**RUNTIME_ENGINE_DEFAULTS["connect_args"],
                                    **engine_kwargs.get("connect_args", {})}
-        return cls(make_engine(app_url, **options), make_engine(worker_url, **options),
-                   tenant_key)
+        app, worker = make_engine(app_url, **options), make_engine(worker_url, **options)
+        for engine in (app, worker):
+            event.listen(engine, "connect", _limit_prepared)
+        return cls(app, worker, tenant_key)
 
     def dispose(self) -> None:
         """Close every pooled connection of both pools."""
