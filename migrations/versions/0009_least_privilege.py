@@ -125,11 +125,19 @@ END $$;
 -- SECURITY DEFINER functions below whose search_path is pinned, and they name everything by
 -- schema.
 CREATE FUNCTION taskhub_private.hmac(message text) RETURNS bytea
-LANGUAGE sql STABLE AS $$
-    SELECT pg_catalog.sha256(k.outer_pad || pg_catalog.sha256(
-               k.inner_pad || pg_catalog.convert_to(message, 'UTF8')))
-    FROM taskhub_private.tenant_key k
-$$;
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    k record;
+BEGIN
+    -- PL/pgSQL keeps this query's plan for the session (a SQL function would plan it anew on
+    -- every call, and this runs in every policy check).
+    SELECT inner_pad, outer_pad INTO k FROM taskhub_private.tenant_key;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN pg_catalog.sha256(k.outer_pad || pg_catalog.sha256(
+        k.inner_pad || pg_catalog.convert_to(message, 'UTF8')));
+END $$;
 
 -- What a tenant's proof covers: the tenant, this backend, this transaction (its start, in
 -- microseconds since the epoch, so no TimeZone or DateStyle setting changes the text).

@@ -69,6 +69,9 @@ RUNTIME_ENGINE_DEFAULTS: dict[str, Any] = {
     # kept: planning the transition statement costs more than running it); the unit of work
     # guards those statements against a `PREPARE` that would stand in for one.
     "connect_args": {"prepare_threshold": 5},
+    # The unit of work sends BEGIN itself, with its first statement (one round trip less
+    # than the driver's separate BEGIN), and ends the transaction itself.
+    "isolation_level": "AUTOCOMMIT",
 }
 PREPARED_MAX = 12
 """Prepared statements psycopg keeps per runtime connection (its default is 100): the hot

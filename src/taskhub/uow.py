@@ -11,8 +11,10 @@ the owner's), so no statement on it can reach more than that role may:
   done before anyone is known: looking up a login by email (`taskhub_login_lookup`);
 - `worker()`: the worker pool (`taskhub_worker`), which may read and move every tenant's tasks.
 
-The first statement pins, transaction-locally, the settings whose session value could change
-what this unit of work reads (`search_path` with `pg_temp` last, `row_security`); the proof
+The runtime pools autocommit at the driver: the unit of work sends its own BEGIN, in one message
+with the pins, transaction-local, of the settings whose session value could change what it reads
+or whether its COMMIT lasts (`search_path` with `pg_temp` last, `row_security`,
+`synchronous_commit`); the proof
 of the tenant is bound to this backend and this transaction, so nothing a session-level SET
 left behind means anything. The COMMIT or ROLLBACK that ends it travels with a reset of the
 session (`RESET ALL`, cursors, listeners, advisory locks, sequences' state, temporary objects)
@@ -47,8 +49,11 @@ from taskhub.tenancy import login_tag, tenant_tag
 _PINNED = ("pg_catalog.set_config('search_path', 'public, pg_temp', true), "
            "pg_catalog.set_config('row_security', 'on', true), "
            "pg_catalog.set_config('synchronous_commit', 'on', true)")
-_ENTER_TENANT = text(f"SELECT public.taskhub_enter_tenant(:uid, :tag), {_PINNED}")
-_NO_TENANT = text(f"SELECT {_PINNED}")
+# The runtime pools are in autocommit mode: the unit of work opens its transaction itself, in
+# the same simple-protocol message as the pinned settings (no secret in it), one round trip.
+_BEGIN = f"BEGIN; SELECT {_PINNED}"
+_ENTER_TENANT = text("SELECT public.taskhub_enter_tenant(:uid, :tag)")  # a bound tag, never
+# in the statement's text (pg_stat_activity shows that text to the role's other sessions)
 _LOGIN_LOOKUP = text("SELECT id, password_hash FROM public.taskhub_login_lookup(:email, :tag)")
 # Ending a unit of work: `taskhub_end_unit()` (revision 0009) fails it if it left a statement
 # prepared from SQL (the substitution attack: a PREPARE under the driver's name would run in
@@ -109,10 +114,9 @@ class UnitOfWork:
         engine = self.db.worker if self.role == WORKER_ROLE else self.db.app
         try:
             self._conn = engine.connect()
-            self._tx = self._conn.begin()
-            if self.user_id is None:
-                self._conn.execute(_NO_TENANT)
-            else:
+            self._tx = self._conn.begin()  # SQLAlchemy's marker only: the pools autocommit
+            self._conn.exec_driver_sql(_BEGIN)
+            if self.user_id is not None:
                 tag = tenant_tag(self.db.tenant_key, self.user_id, _driver(self._conn).backend_pid)
                 self._conn.execute(_ENTER_TENANT, {"uid": self.user_id, "tag": tag})
         except SQLAlchemyError as exc:
