@@ -190,6 +190,7 @@ def test_a_setting_left_on_a_pooled_connection_does_not_leak(
 
     def plant(engine: Engine) -> int:
         with engine.begin() as conn:
+            conn.exec_driver_sql("BEGIN")  # the runtime pools autocommit: a real transaction
             pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
             if engine is db.app:  # a proof that is valid, in this transaction only
                 conn.execute(text("SELECT public.taskhub_enter_tenant(:u, :tag)"),
@@ -204,6 +205,7 @@ def test_a_setting_left_on_a_pooled_connection_does_not_leak(
             if engine is db.app:
                 tenant = conn.execute(text("SELECT public.taskhub_tenant()")).scalar_one()
                 assert tenant == a.user_id  # what was copied worked where it was given
+            conn.exec_driver_sql("COMMIT")
         with engine.connect() as conn:  # the leftovers are there, outside any unit
             left = conn.execute(text(
                 "SELECT pg_backend_pid(), current_setting('taskhub.tenant'), "
@@ -297,6 +299,7 @@ def test_the_login_role_cannot_become_another(db: Database, db_access: RuntimeAc
     engine = db.app if role == APP_ROLE else db.worker
     with engine.connect() as conn:
         conn.begin()
+        conn.exec_driver_sql("BEGIN")  # the runtime pools autocommit: a real transaction
         assert conn.exec_driver_sql("SELECT current_user").scalar() == logins[role]
         for target in targets:
             assert refusal(conn, f'SET ROLE "{target}"') == INSUFFICIENT_PRIVILEGE, target
@@ -309,6 +312,7 @@ def test_the_login_role_cannot_become_another(db: Database, db_access: RuntimeAc
             conn.exec_driver_sql(back)
             who = conn.exec_driver_sql("SELECT current_user, session_user").one()
             assert tuple(who) == (logins[role], logins[role]), back
+        conn.exec_driver_sql("ROLLBACK")
         conn.rollback()
 
 
