@@ -57,6 +57,11 @@ class RuntimeAccess:
                    bytes.fromhex(data["tenant_key"]))
 
 
+IMPERSONATE = ("SELECT public.taskhub_enter_tenant(%(tenant)s, "
+               "taskhub_private.tenant_tag(%(tenant)s))")
+"""As the owner: enter tenant `%(tenant)s` as the data layer does (the owner computes the tag)."""
+
+
 def role_name(database: str, suffix: str) -> str:
     """The login role of `database` for `suffix` (`app` or `worker`)."""
     return f"{database}_{suffix}"

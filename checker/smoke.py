@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import psycopg
 from sqlalchemy import URL
 
+from checker.access import IMPERSONATE
 from taskhub.db import libpq_url
 from taskhub.settings import APP_ROLE
 
@@ -43,8 +44,7 @@ def run_smoke(url: URL) -> SmokeResult:
         conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
         seen_unset = _count(conn)
         conn.execute("SET LOCAL ROLE NONE")  # the owner computes tenant a's tag, as the app does
-        conn.execute("SELECT public.taskhub_enter_tenant(%s, taskhub_private.tenant_tag(%s))",
-                     (a, a))
+        conn.execute(IMPERSONATE, {"tenant": a})
         conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
         own = _count(conn, "WHERE user_id = %s", a)
         foreign = _count(conn, "WHERE user_id = %s", b)

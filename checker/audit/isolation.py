@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from checker.access import IMPERSONATE
 from checker.audit import taskpass
 from checker.audit.check import Family
 from checker.audit.context import AuditContext, sample
@@ -30,7 +31,7 @@ _VISIBLE = "SELECT " + ", ".join(
     for table, column in TABLES.items())
 _OWNED = ", ".join(f"(SELECT count(*) FROM {table} x WHERE x.{column} = u.id) AS owned_{table}"
                    for table, column in TABLES.items())
-_ENTER = ("SELECT public.taskhub_enter_tenant(%(tenant)s, taskhub_private.tenant_tag(%(tenant)s))")
+
 _FIRST_BATCH = 16
 
 
@@ -70,7 +71,7 @@ def _visible(ctx: AuditContext, tenants: list[uuid.UUID]) -> list[dict[str, Any]
     cursors = []
     with ctx.conn.pipeline():
         for tenant in tenants:
-            ctx.conn.execute(_ENTER, {"tenant": tenant})
+            ctx.conn.execute(IMPERSONATE, {"tenant": tenant})
             ctx.conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
             cursors.append(ctx.conn.execute(_VISIBLE, {"tenant": tenant}))
             ctx.conn.execute("SET LOCAL ROLE NONE")

@@ -82,12 +82,12 @@ def _drop_database(action: Action) -> None:
     import psycopg
     from psycopg import sql
 
+    from checker.access import drop_roles
+
     with psycopg.connect(action["conninfo"], autocommit=True, connect_timeout=10) as conn:
         name = sql.Identifier(action["name"])
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        for suffix in ("app", "worker"):  # its runtime login roles (checker.access)
-            role = sql.Identifier(f"{action['name']}_{suffix}")
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
+        drop_roles(conn, action["name"])  # its runtime login roles
 
 
 def _rmtree(action: Action) -> None:

@@ -86,14 +86,20 @@ def verify(stored_hash: str, password: str, settings: Settings) -> bool:
             _costs(settings.argon2).append(time.perf_counter() - started)
 
 
-def costs_current(stored_hash: str, params: Argon2Params) -> bool:
-    """Whether `stored_hash` is an Argon2id hash made with exactly `params`."""
+def _argon2id_cost(stored_hash: str) -> Argon2Params | None:
+    """The cost `stored_hash` was made with, or None if it is not an Argon2id hash."""
     try:
         made = extract_parameters(stored_hash)
     except InvalidHashError:
-        return False
-    return made.type is Type.ID and (made.memory_cost, made.time_cost, made.parallelism) == (
-        params.memory_cost, params.time_cost, params.parallelism)
+        return None
+    if made.type is not Type.ID:
+        return None
+    return Argon2Params(made.time_cost, made.memory_cost, made.parallelism)
+
+
+def costs_current(stored_hash: str, params: Argon2Params) -> bool:
+    """Whether `stored_hash` is an Argon2id hash made with exactly `params`."""
+    return _argon2id_cost(stored_hash) == params
 
 
 def pad_to_current_cost(started: float, settings: Settings) -> None:
@@ -137,11 +143,8 @@ def needs_rehash(stored_hash: str, settings: Settings) -> bool:
 def cheaper_than(stored_hash: str, params: Argon2Params) -> bool:
     """Whether `stored_hash` costs less than `params` in memory, time or parallelism (a hash
     that is not Argon2id counts as cheaper)."""
-    try:
-        made = extract_parameters(stored_hash)
-    except InvalidHashError:
-        return True
-    return made.type is not Type.ID or made.memory_cost < params.memory_cost or \
+    made = _argon2id_cost(stored_hash)
+    return made is None or made.memory_cost < params.memory_cost or \
         made.time_cost < params.time_cost or made.parallelism < params.parallelism
 
 

@@ -11,17 +11,16 @@ the owner's), so no statement on it can reach more than that role may:
   done before anyone is known: looking up a login by email (`taskhub_login_lookup`);
 - `worker()`: the worker pool (`taskhub_worker`), which may read and move every tenant's tasks.
 
-The runtime pools autocommit at the driver: the unit of work sends its own BEGIN, in one message
-with the pins, transaction-local, of the settings whose session value could change what it reads
-or whether its COMMIT lasts (`search_path` with `pg_temp` last, `row_security`,
-`synchronous_commit`); the proof
-of the tenant is bound to this backend and this transaction, so nothing a session-level SET
-left behind means anything. The COMMIT or ROLLBACK that ends it travels with a reset of the
-session (`RESET ALL`, cursors, listeners, advisory locks, sequences' state, temporary objects)
-in the same round trip, and a guard that fails the unit of work, and discards its connection,
-if it left a statement prepared from SQL: nothing one unit of work left on the connection is
-there for the next, while the driver's own prepared statements stay (they save the planning of
-every statement). After it, the unit of work refuses further statements.
+The runtime pools autocommit at the driver: the unit of work sends its own BEGIN, in one
+message with the pins, transaction-local, of the settings whose session value could change what
+it reads or whether its COMMIT lasts (`search_path` with `pg_temp` last, `row_security`,
+`synchronous_commit`); the proof of the tenant is bound to this backend and this transaction,
+so nothing a session-level SET left behind means anything. The COMMIT or ROLLBACK that ends it
+travels with a reset of the session (`RESET ALL`, the role, cursors, listeners, advisory locks,
+sequences' state) in the same round trip, and a guard that fails the unit of work, and discards
+its connection, if it left a statement prepared from SQL: nothing one unit of work left on the
+connection is there for the next, while the driver's own prepared statements stay (they save
+the planning of every statement). After it, the unit of work refuses further statements.
 """
 
 from __future__ import annotations

@@ -53,12 +53,23 @@ def test_each_database_gets_two_confined_login_roles(pg_janitor: DatabaseJanitor
             assert row == (url.username, url.username, False, False)
 
 
-def test_membership_cannot_be_switched_to_on_postgres_16(db_access: RuntimeAccess) -> None:
+def test_the_group_membership_grants_nothing_to_switch_to(db_access: RuntimeAccess) -> None:
+    """On PostgreSQL 16+ the membership has no SET option, so not even the group can be taken;
+    before 16 (no membership options) it can, and the group holds exactly what the login role
+    already inherits: the same privilege on everything, and no way further."""
     with psycopg.connect(libpq_url(db_access.app_url)) as conn:
-        if conn.info.server_version < 160000:
-            pytest.skip("membership options (SET FALSE) arrived in PostgreSQL 16")
+        probe = ("SELECT has_table_privilege('tasks', 'DELETE'), "
+                 "has_table_privilege('auth_sessions', 'DELETE'), "
+                 "has_function_privilege('taskhub_enter_tenant(uuid, bytea)', 'EXECUTE')")
+        inherited = conn.execute(probe).fetchone()
+        if conn.info.server_version >= 160000:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SET ROLE taskhub_app")
+            return
+        conn.execute("SET ROLE taskhub_app")
+        assert conn.execute(probe).fetchone() == inherited == (True, False, True)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("SET ROLE taskhub_app")
+            conn.execute("SET ROLE taskhub_worker")
 
 
 def test_a_runtime_role_cannot_connect_to_another_database(
