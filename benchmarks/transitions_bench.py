@@ -5,10 +5,13 @@ transactions: same server, same run.
    claim and finish tasks, racers contend for the same tasks, a producer creates tasks; every
    operation is one taskhub transaction, timed, recorded in the history and audited).
 2. pgbench on another database of the same server, filled with a deep queue, running the
-   worker's two transactions exactly as taskhub issues them: the claim (`FOR UPDATE SKIP
-   LOCKED`, status update and event in one statement, as `taskhub_worker`) and the completion
-   (status read, conditional update and event in one statement). Each pgbench script run is
-   two transactions.
+   worker's two transactions exactly as taskhub issues them, as the database's worker login
+   role: the claim (`FOR UPDATE SKIP LOCKED`, status update and event in one statement) and
+   the completion (status read, conditional update and event in one statement), each with the
+   unit of work's pinned settings and its session reset (`taskhub.uow`). Each pgbench script
+   run is two transactions. The reference is the database's own cost of the same work, so the
+   ratio is the checker's own efficiency (client, history, Locust), whatever the data layer's
+   per-transaction security costs.
 
 Goal: checker ops/s >= 0.5 x pgbench transactions/s with `--workers 2`.
 
@@ -34,9 +37,14 @@ from checker.provision import select_provider
 from checker.provision.embedded import find_bindir
 from taskhub.db import libpq_url
 
-CLAIM_AND_COMPLETE = """\
-BEGIN;
-SET LOCAL ROLE taskhub_worker;
+# Each transaction as a taskhub worker unit of work sends it (`taskhub.uow`), in three
+# messages (`\;` joins statements into one): BEGIN with the pinned settings, the statement,
+# the session reset with the COMMIT; as the database's worker login role, as taskhub connects.
+PINS = ("SELECT pg_catalog.set_config('search_path', 'public, pg_temp', true), "
+        "pg_catalog.set_config('row_security', 'on', true), "
+        "pg_catalog.set_config('synchronous_commit', 'on', true);")
+CLAIM_AND_COMPLETE = f"""\
+BEGIN \\; {PINS}
 WITH picked AS (
   SELECT id FROM tasks WHERE status = 'pending' ORDER BY created_at, id
   LIMIT 1 FOR UPDATE SKIP LOCKED),
@@ -47,19 +55,18 @@ logged AS (
   INSERT INTO task_events (task_id, user_id, from_status, to_status, actor)
   SELECT id, user_id, 'pending', 'processing', 'worker:pgbench' FROM moved)
 SELECT id AS claimed FROM moved ORDER BY created_at, id \\gset
-COMMIT;
-BEGIN;
-SET LOCAL ROLE taskhub_worker;
+SELECT public.taskhub_end_unit() \\; COMMIT;
+BEGIN \\; {PINS}
 WITH seen AS (SELECT status FROM tasks WHERE id = ':claimed'),
 moved AS (
   UPDATE tasks SET status = 'completed', version = version + 1, updated_at = now(),
-  result = CAST('{"by": "pgbench"}' AS jsonb), error = NULL
+  result = CAST('{{"by": "pgbench"}}' AS jsonb), error = NULL
   WHERE id = ':claimed' AND status = 'processing' RETURNING *),
 logged AS (
   INSERT INTO task_events (task_id, user_id, from_status, to_status, actor)
   SELECT id, user_id, 'processing', 'completed', 'worker:pgbench' FROM moved)
 SELECT seen.status AS seen, moved.* FROM seen LEFT JOIN moved ON true;
-COMMIT;
+SELECT public.taskhub_end_unit() \\; COMMIT;
 """
 
 DEEP_QUEUE = """
@@ -101,11 +108,12 @@ def pgbench(janitor: DatabaseJanitor, args: argparse.Namespace, workdir: Path) -
                 conn.execute(statement, {"tasks": args.pgbench_tasks})
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
+        worker_url = janitor.runtime_access(url.database).worker_url
         script = workdir / "claim_and_complete.sql"
         script.write_text(CLAIM_AND_COMPLETE)
         done = subprocess.run(
             [str(find_bindir() / "pgbench"), "-n", "-c", str(args.clients), "-j", "2", "-T",
-             str(args.duration), "-f", str(script), libpq_url(url)],
+             str(args.duration), "-f", str(script), libpq_url(worker_url)],
             capture_output=True, text=True, check=False)
         match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
         if done.returncode != 0 or not match:
