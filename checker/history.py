@@ -10,11 +10,16 @@ Operations and their fields (ids are UUID strings; statuses are taskhub's four):
 
 - `run.start`: args `complete` (bool: every task in the database was created by a record of
   this history), optional `scenario`. Written once, after any seeding, before the first op.
-- `user.register`: args `email`; observed `user_id`.
+- `user.register`: args `email`, optional `password_id`; observed `user_id`.
 - `user.delete`: args optional `user_id` (default: the tenant).
-- `login`: args `email`; observed `user_id`, optional `session_id`.
-- `task.create`: args optional `title`; observed `task_id` (required when ok), `owner_ids`.
-- `task.read`, `task.update`: args `task_id`; observed `task_ids`, `owner_ids`.
+- `login`: args `email`, optional `password_id`; observed `user_id`, optional `session_id`.
+- `logout`: args optional `session_id` (the session it ended).
+- `password.change`: args `user_id`, optional `old_password_id`, `new_password_id`.
+- `password.temporary`: args `user_id`; observed optional `password_id`.
+- `task.create`: args optional `title`, `wrote`; observed `task_id` (required when ok),
+  `owner_ids`.
+- `task.read`: args `task_id`; observed `task_ids`, `owner_ids`.
+- `task.update`: args `task_id`, optional `wrote`; observed `task_ids`, `owner_ids`.
 - `task.list`: args optional `status`; observed `task_ids`, `owner_ids`.
 - `task.delete`: args `task_id`.
 - `task.transition`: args `task_id`, `from_status`, `to_status`; observed `task_ids`,
@@ -22,6 +27,12 @@ Operations and their fields (ids are UUID strings; statuses are taskhub's four):
 - `task.claim` (a worker): args `n`; observed `task_ids`, each claimed pending -> processing.
 - `probe.*` (a deliberate cross-tenant attempt): args `target_task_id` and/or `target_tenant`,
   optional `action`; observed whatever leaked, which must be nothing.
+
+`wrote` maps each task field the operation set (`title`, `payload`) to `digest(value)`, never
+the value itself. A `password_id` is an opaque label the client gives each password it knows
+(`seed` for a seeded account's, `wrong` for one it knows to be wrong, else a fresh random
+label per password), never the password or anything derived from it: the ledger uses it to
+tell a login with a replaced password from one with the current password.
 
 `observed.task_ids` / `owner_ids` list every row the client saw and the owner (`user_id`) each
 row carried. A tenant-scoped record has `tenant` set; worker records have `tenant` null.
@@ -31,6 +42,7 @@ Tasks created before `run.start` are not the history's to explain unless it says
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -59,6 +71,21 @@ _ARGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "task.transition": (("task_id",), ("from_status", "to_status")),
 }
 _ID_LISTS = ("task_ids", "owner_ids")
+_OPTIONAL_IDS = {"logout": "session_id", "password.change": "user_id",
+                 "password.temporary": "user_id"}
+WRITABLE_FIELDS = frozenset({"title", "payload"})
+"""The task fields whose writes a history records (`args.wrote`)."""
+WRONG_PASSWORD = "wrong"  # noqa: S105 - a label, not a password
+"""The `password_id` of a password the client knows to be wrong."""
+SEED_PASSWORD = "seed"  # noqa: S105 - a label, not a password
+"""The `password_id` of a seeded account's password (set before the run)."""
+
+
+def digest(value: Any) -> str:
+    """What a history records of a value written: SHA-256 of its canonical JSON (sorted keys,
+    no spaces), as PostgreSQL's jsonb would give it back, hex."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class HistoryError(UsageError):
@@ -168,6 +195,19 @@ def _problem(record: HistoryRecord) -> str | None:
     if record.op == "task.create" and record.outcome == "ok" and not _is_uuid(
             record.observed.get("task_id")):
         return "an ok task.create needs observed.task_id (a UUID)"
+    optional_id = _OPTIONAL_IDS.get(record.op)
+    if optional_id and record.args.get(optional_id) is not None and not _is_uuid(
+            record.args[optional_id]):
+        return f"{record.op}: args.{optional_id} must be a UUID"
+    wrote = record.args.get("wrote")
+    if wrote is not None and not (isinstance(wrote, dict) and set(wrote) <= WRITABLE_FIELDS
+                                  and all(isinstance(v, str) for v in wrote.values())):
+        return (f"args.wrote must map {' and/or '.join(sorted(WRITABLE_FIELDS))} "
+                "to digest strings")
+    for name in ("password_id", "old_password_id", "new_password_id"):
+        label = record.args.get(name, record.observed.get(name))
+        if label is not None and not (isinstance(label, str) and 0 < len(label) <= 64):
+            return f"{name} must be a label of 1 to 64 characters"
     for name in _ID_LISTS:
         value = record.observed.get(name)
         if value is not None and not (isinstance(value, list) and all(map(_is_uuid, value))):

@@ -84,7 +84,7 @@ def _parameters(config: RunConfig, load: LoadResult, provider: str,
         "argon2_params": str(audit_minimum(config.argon2)),
         "argon2_profile_cost": asdict(argon2_params(config.argon2)),
         "tenants": load.tenants, "seeded_tasks": load.seeded_tasks,
-        "unsafe_transitions": load.unsafe_transitions, "interrupted": load.interrupted,
+        "unsafe": list(load.unsafe), "interrupted": load.interrupted,
         "provider": provider, "database": database, "refused_peers": load.refused_peers,
         "faults": ";".join(f.describe() for f in config.faults),
     })

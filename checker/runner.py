@@ -41,7 +41,7 @@ from checker.progress import Progress, Tick
 from checker.runconfig import RunConfig
 from checker.seed import SeedSpec
 from scenarios.distributed import WorkerGate, serve_workers
-from scenarios.harness import Harness, attach, install_cooperative_hashing, unsafe_transitions
+from scenarios.harness import Harness, attach, install_cooperative_hashing, unsafe_switches
 from scenarios.standalone import prepare
 
 WORKER_CONNECT_TIMEOUT = 60.0
@@ -85,7 +85,8 @@ class LoadResult:
     seeded_tasks: int
     peak_users: int
     workers: int
-    unsafe_transitions: bool
+    unsafe: tuple[str, ...]
+    """The deliberately broken paths switched on (`transitions`, `edits`): tests only."""
     interrupted: bool
     ops: tuple[OpStats, ...]
     total: OpStats
@@ -155,7 +156,7 @@ def run_load(config: RunConfig, url: str, access: RuntimeAccess, history: Path, 
     stats = env.stats
     ops = tuple(OpStats.of(entry) for _key, entry in sorted(stats.entries.items()))
     return LoadResult(started, ended, len(setup.manifest.tenants), setup.manifest.task_count,
-                      peak, config.expected_workers, unsafe_transitions(), interrupted, ops,
+                      peak, config.expected_workers, unsafe_switches(), interrupted, ops,
                       OpStats.of(stats.total), html, len(gate.refused))
 
 

@@ -13,6 +13,7 @@ from locust import task
 
 from checker.seed import SeedSpec, SeedTenant, strong_password
 from scenarios.common import TaskhubUser, TenantUser, WorkerUser
+from scenarios.harness import Credential
 from taskhub import users
 
 SEED = SeedSpec(tenants=6, tasks_per_tenant=20)
@@ -34,15 +35,17 @@ class Churner(TenantUser):
     def register(self) -> bool:
         """Register (again) with this churner's email; sign in."""
         h = self.harness
-        password = strong_password(self.rng)
-        done = self.rec.call("user.register", {"email": self.email},
-                             lambda: users.register(h.db, h.settings, self.email, password),
+        credential = Credential.fresh(strong_password(self.rng))
+        done = self.rec.call("user.register", {"email": self.email,
+                                               "password_id": credential.label},
+                             lambda: users.register(h.db, h.settings, self.email,
+                                                    credential.secret),
                              observe=lambda u: {"user_id": str(u.id)})
         if not done.ok or done.value is None:
             self.tenant = SeedTenant("00000000-0000-4000-8000-000000000000", self.email, "", ())
             return False
-        self.tenant = SeedTenant(str(done.value.id), self.email, password, ())
-        h.passwords[self.tenant.user_id] = password
+        self.tenant = SeedTenant(str(done.value.id), self.email, credential.secret, ())
+        h.passwords[self.tenant.user_id] = credential
         self.known = []
         self.sign_in()
         return True

@@ -7,6 +7,7 @@ these, weights the tasks, and defines `SEED` (a `checker.seed.SeedSpec`).
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -14,11 +15,13 @@ import gevent
 import jwt
 from locust import User, constant
 
+from checker.history import digest
 from checker.seed import SeedTenant
 from scenarios import standalone
 from scenarios.client import Recorder, Result
-from scenarios.harness import Harness, harness_of
+from scenarios.harness import Credential, Harness, harness_of
 from taskhub import auth, tasks, tokens
+from taskhub.db import Database
 from taskhub.errors import NotFound, TransitionConflict
 from taskhub.lifecycle import SOURCE, Status, check_transition
 from taskhub.principal import Principal, Worker
@@ -78,13 +81,14 @@ class TenantUser(TaskhubUser):
         """The tenant's user id."""
         return self.tenant.user_id
 
-    def sign_in(self, password: str | None = None) -> Principal | None:
-        """Log in (with the tenant's current password) and verify the token."""
+    def sign_in(self, credential: Credential | None = None) -> Principal | None:
+        """Log in (with the tenant's current password, as this process knows it) and verify
+        the token."""
         h = self.harness
-        secret = password if password is not None else h.passwords[self.uid]
+        used = credential if credential is not None else h.passwords[self.uid]
         login = self.rec.call(
-            "login", {"email": self.tenant.email},
-            lambda: auth.login(h.db, h.settings, self.tenant.email, secret),
+            "login", {"email": self.tenant.email, "password_id": used.label},
+            lambda: auth.login(h.db, h.settings, self.tenant.email, used.secret),
             tenant=self.uid, observe=_token_claims)
         self.principal = self.verify(login.value) if login.ok and login.value else None
         return self.principal
@@ -102,8 +106,8 @@ class TenantUser(TaskhubUser):
         """End the current session."""
         principal, self.principal = self.principal, None
         if principal is not None:
-            self.rec.call("logout", {}, lambda: auth.logout(self.harness.db, principal),
-                          tenant=self.uid)
+            self.rec.call("logout", {"session_id": str(principal.session_id)},
+                          lambda: auth.logout(self.harness.db, principal), tenant=self.uid)
 
     def signed_in(self) -> Principal | None:
         """The principal, signing in again when there is none."""
@@ -115,7 +119,7 @@ class TenantUser(TaskhubUser):
         if principal is None:
             return None
         payload = {"n": self.rng.randrange(1000)}
-        done = self.rec.call("task.create", {"title": title},
+        done = self.rec.call("task.create", {"title": title, "wrote": _wrote(title, payload)},
                              lambda: tasks.create(self.harness.db, principal, title, payload),
                              tenant=self.uid, observe=lambda r: {
                                  "task_id": str(r.id), "owner_ids": [str(r.user_id)]})
@@ -146,14 +150,21 @@ class TenantUser(TaskhubUser):
                                                       status, limit=50),
                              tenant=self.uid, observe=tasks_seen)
 
-    def update(self, task_id: str) -> Result[TaskRecord]:
-        """Edit a task's title and payload (never its status)."""
+    def update(self, task_id: str, fields: tuple[str, ...] | None = None) -> Result[TaskRecord]:
+        """Edit a task's `fields` (title and/or payload; by default one or both at random,
+        never its status) to values no other edit writes; the broken read-modify-write edit
+        when switched on."""
         principal = self.signed_in()
-        title = f"edited {self.rng.randrange(10_000)}"
-        return self.rec.call("task.update", {"task_id": task_id},
-                             lambda: tasks.update(self.harness.db, _need(principal),
-                                                  uuid.UUID(task_id), title=title,
-                                                  payload={"edited": True}),
+        if fields is None:
+            fields = self.rng.choice((("title",), ("payload",), ("title", "payload")))
+        mark = f"{self.process}:{self.rng.randrange(10**9)}"
+        title = f"edited {mark}" if "title" in fields else None
+        payload = {"edited": mark} if "payload" in fields else None
+        edit = unsafe_edit if self.harness.unsafe_edits else tasks.update
+        return self.rec.call("task.update", {"task_id": task_id,
+                                             "wrote": _wrote(title, payload)},
+                             lambda: edit(self.harness.db, _need(principal),
+                                          uuid.UUID(task_id), title=title, payload=payload),
                              tenant=self.uid, observe=task_seen)
 
     def delete(self, task_id: str) -> Result[None]:
@@ -292,6 +303,33 @@ def unsafe_transition(rec: Recorder, worker: Worker, task_id: str,
 
     args = {"task_id": task_id, "from_status": SOURCE[to].value, "to_status": to.value}
     return rec.call("task.transition", args, act, observe=task_seen, kind="worker")
+
+
+def unsafe_edit(db: Database, principal: Principal, task_id: uuid.UUID, *,
+                title: str | None = None, payload: dict[str, Any] | None = None) -> TaskRecord:
+    """THE DELIBERATELY BROKEN EDIT (CHECKER_UNSAFE_EDITS=1, tests only): read the task, pause,
+    then write back both fields, the one not edited as it was read, without a lock. An edit of
+    the other field that commits in between is silently reverted; the audit must notice."""
+    with UnitOfWork.tenant(db, principal) as uow:
+        seen = uow.execute("SELECT title, payload FROM tasks WHERE id = :id",
+                           {"id": task_id}).one_or_none()
+        if seen is None:
+            raise NotFound(f"task {task_id} not found")
+        gevent.sleep(UNSAFE_PAUSE)
+        row = uow.execute(
+            "UPDATE tasks SET title = :title, payload = CAST(:payload AS jsonb), "
+            "updated_at = now() WHERE id = :id RETURNING id, user_id, title, payload, status, "
+            "result, error, version, created_at, updated_at",
+            {"id": task_id, "title": seen.title if title is None else title,
+             "payload": json.dumps(seen.payload if payload is None else payload)}).one()
+        uow.commit()
+    return TaskRecord.from_row(row)
+
+
+def _wrote(title: str | None, payload: dict[str, Any] | None) -> dict[str, str]:
+    """The history's digests of the fields an operation sets."""
+    values = {"title": title, "payload": payload}
+    return {name: digest(value) for name, value in values.items() if value is not None}
 
 
 def _need(principal: Principal | None) -> Principal:

@@ -2,15 +2,17 @@
 
 Tenants sign in, create, list, read and edit their tasks and now and then try to read another
 tenant's task; queue workers claim and finish tasks while racers contend for the same tasks;
-sign-in users log into the same and different accounts at once and log out.
+sign-in users log into the same and different accounts at once and log out; editors send two
+edits of one task at once (its title from one tab, its payload from another).
 """
 
 from __future__ import annotations
 
+import gevent
 from locust import task
 
 from checker.seed import SeedSpec
-from scenarios.common import TenantUser, WorkerUser
+from scenarios.common import TaskhubUser, TenantUser, WorkerUser
 from scenarios.probes import probe_once
 
 SEED = SeedSpec(tenants=20, tasks_per_tenant=20, legacy_share=0.25, contested=100)
@@ -82,3 +84,30 @@ class SignIn(TenantUser):
         principal = self.sign_in()
         if principal is not None and self.rng.random() < 0.5:
             self.logout()
+
+
+class Editor(TenantUser):
+    """Edits the first tenant's first task from two tabs at once: every editor of every
+    process on the same task, each edit setting one field."""
+
+    weight = 1
+
+    def on_start(self) -> None:
+        """Sign in as the first tenant, whatever the round-robin would have given."""
+        TaskhubUser.on_start(self)
+        self.tenant = self.harness.tenants[0]
+        self.principal = None
+        self.known = list(self.tenant.task_ids[:1])
+        self.sign_in()
+
+    @task
+    def edit_in_two_tabs(self) -> None:
+        """A title edit and a payload edit of the same task, concurrently."""
+        if (task_id := self.own_task()) is None:
+            return
+        tabs = [gevent.spawn(self.update, task_id, ("title",)),
+                gevent.spawn(self.update, task_id, ("payload",))]
+        try:
+            gevent.joinall(tabs)
+        finally:  # stopped meanwhile: each tab records its call as interrupted (unknown)
+            gevent.killall(tabs)

@@ -7,8 +7,9 @@ import itertools
 import os
 import random
 import threading
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import gevent
@@ -17,7 +18,7 @@ from gevent.event import Event
 from locust.env import Environment
 
 from checker.access import RuntimeAccess
-from checker.history import HistoryRecord
+from checker.history import SEED_PASSWORD, HistoryRecord
 from checker.profiles import load_settings
 from checker.seed import Manifest, SeedTenant
 from taskhub import passwords
@@ -25,12 +26,16 @@ from taskhub.db import Database
 
 UNSAFE_ENV = "CHECKER_UNSAFE_TRANSITIONS"
 """Test-only switch read by the scenarios alone: workers transition by read-then-write."""
+UNSAFE_EDITS_ENV = "CHECKER_UNSAFE_EDITS"
+"""Test-only switch read by the scenarios alone: tenants edit by read-modify-write."""
+UNSAFE_SWITCHES = {"transitions": UNSAFE_ENV, "edits": UNSAFE_EDITS_ENV}
 _ATTR = "checker_harness"
 
 
-def unsafe_transitions() -> bool:
-    """Whether the deliberately broken transition is switched on in this process."""
-    return os.environ.get(UNSAFE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+def unsafe_switches() -> tuple[str, ...]:
+    """The deliberately broken paths switched on in this process (`transitions`, `edits`)."""
+    return tuple(name for name, variable in UNSAFE_SWITCHES.items()
+                 if os.environ.get(variable, "").strip().lower() in ("1", "true", "yes", "on"))
 
 
 def cooperative() -> bool:
@@ -66,6 +71,25 @@ class Setup:
     def for_worker(self, index: int, count: int) -> Setup:
         """The setup a worker gets: its own process name and place among the workers."""
         return replace(self, process=f"w{index}", index=index, count=count)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A password this process knows for an account, and the label the history records for
+    it instead (`checker.history`: `seed`, `wrong`, or fresh per password)."""
+
+    secret: str = field(repr=False)
+    label: str
+
+    @classmethod
+    def fresh(cls, secret: str) -> Credential:
+        """A new password's credential, with a label no other password has."""
+        return cls(secret, new_label())
+
+
+def new_label() -> str:
+    """A password label no other password has (random, unrelated to any password)."""
+    return uuid.uuid4().hex[:16]
 
 
 class BufferSink:
@@ -106,8 +130,11 @@ class Harness:
             pool_timeout=60)
         self.sink = sink
         self.rng = random.Random(f"{setup.seed}:{setup.process}")  # noqa: S311 - load choices
-        self.unsafe = unsafe_transitions()
-        self.passwords = {t.user_id: t.password for t in setup.manifest.tenants}
+        switched = unsafe_switches()
+        self.unsafe = "transitions" in switched
+        self.unsafe_edits = "edits" in switched
+        self.passwords = {t.user_id: Credential(t.password, SEED_PASSWORD)
+                          for t in setup.manifest.tenants}
         self.locks: dict[str, Any] = {}
         self.created: list[tuple[str, str]] = []  # (task id, owner) created in this process
         self.shared: dict[str, Any] = {}  # scenario state shared by this process's users

@@ -16,8 +16,10 @@ from contextlib import contextmanager
 
 from locust import task
 
+from checker.history import WRONG_PASSWORD
 from checker.seed import SeedSpec, SeedTenant, strong_password
 from scenarios.common import TenantUser
+from scenarios.harness import Credential, new_label
 from taskhub import auth
 from taskhub.principal import Principal
 
@@ -76,14 +78,15 @@ class SignIn(UnsignedTenant):
     def wrong_password(self) -> None:
         """A wrong password for a real account: refused."""
         self.tenant = self.rng.choice(stable(self))
-        self.sign_in(password="not-the-password-" + str(self.rng.randrange(10**6)))
+        self.sign_in(Credential("not-the-password-" + str(self.rng.randrange(10**6)),
+                                WRONG_PASSWORD))
 
     @task(1)
     def unknown_email(self) -> None:
         """An email nobody has: refused, after a dummy verification."""
         h = self.harness
         email = f"nobody-{uuid.uuid4().hex[:12]}@load.test"
-        self.rec.call("login", {"email": email},
+        self.rec.call("login", {"email": email, "password_id": WRONG_PASSWORD},
                       lambda: auth.login(h.db, h.settings, email, "whatever it is 123"))
 
 
@@ -124,26 +127,29 @@ class Rotator(UnsignedTenant):
             if account is None:
                 return
             h = self.harness
+            label = new_label()
             issued = self.rec.call(
                 "password.temporary", {"user_id": account.user_id},
                 lambda: auth.issue_temporary_password(h.db, h.settings,
                                                       uuid.UUID(account.user_id)),
-                tenant=account.user_id, kind="admin")
+                tenant=account.user_id, kind="admin", observe=lambda _: {"password_id": label})
             if not issued.ok or issued.value is None:
                 return
-            temporary = issued.value
+            temporary = Credential(issued.value, label)
             restricted = self.sign_in(temporary)
             if restricted is not None:
                 self._change(account, restricted, temporary, temporary=True)
 
-    def _change(self, account: SeedTenant, principal: Principal, old: str,
+    def _change(self, account: SeedTenant, principal: Principal, old: Credential,
                 **args: object) -> None:
         """`auth.change_password` to a new strong password, remembered once acknowledged."""
         h = self.harness
-        new = strong_password(self.rng)
-        done = self.rec.call("password.change", {"user_id": account.user_id, **args},
-                             lambda: auth.change_password(h.db, h.settings, principal, old,
-                                                          new),
+        new = Credential.fresh(strong_password(self.rng))
+        done = self.rec.call("password.change", {"user_id": account.user_id,
+                                                 "old_password_id": old.label,
+                                                 "new_password_id": new.label, **args},
+                             lambda: auth.change_password(h.db, h.settings, principal,
+                                                          old.secret, new.secret),
                              tenant=account.user_id)
         if done.ok:
             h.passwords[account.user_id] = new

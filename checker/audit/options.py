@@ -51,6 +51,9 @@ class AuditOptions:
     - `isolation_tenants`: how many tenants the isolation probe impersonates (0: every one).
     - `clock_skew`: seconds of disagreement tolerated between client and server clocks when the
       history's run start scopes which database rows it must explain.
+    - `history_skew`: seconds the clocks of the history's own processes may disagree when the
+      ledger orders two clients' operations in real time (one host's processes share a clock:
+      0; remote workers: their hosts' synchronisation error). Larger only ever accepts more.
     - `work_mem`: PostgreSQL `work_mem` for the audit's transaction (its one big aggregation
       stays in memory up to about 100 MB per million tasks).
     - `lock_timeout`: seconds a check may wait for a lock (behind DDL) before it errors.
@@ -60,5 +63,6 @@ class AuditOptions:
     min_argon2: Argon2Minimum = field(default_factory=Argon2Minimum.from_env)
     isolation_tenants: int = 1000
     clock_skew: float = 1.0
+    history_skew: float = 0.0
     work_mem: str = "256MB"
     lock_timeout: float = 10.0

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from checker.audit import auth, isolation, ledger, orphans, schema, transitions
+from checker.audit import (
+    auth,
+    isolation,
+    ledger,
+    ledger_accounts,
+    ledger_edits,
+    orphans,
+    schema,
+    transitions,
+)
 from checker.audit.check import Check
 from checker.errors import UsageError
 
-FAMILIES: dict[str, tuple[Check, ...]] = {
-    module.family.name: tuple(module.family.checks)
-    for module in (schema, orphans, transitions, isolation, auth, ledger)
-}
+
+def _families() -> dict[str, tuple[Check, ...]]:
+    """The modules' checks by family name (a family may span modules)."""
+    families: dict[str, tuple[Check, ...]] = {}
+    for module in (schema, orphans, transitions, isolation, auth, ledger, ledger_edits,
+                   ledger_accounts):
+        name = module.family.name
+        families[name] = families.get(name, ()) + tuple(module.family.checks)
+    return families
+
+
+FAMILIES = _families()
 CHECKS: tuple[Check, ...] = tuple(check for checks in FAMILIES.values() for check in checks)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import URL
 
 from checker.audit import AuditOptions, AuditResult, run_audit
 from checker.audit.synthetic import Population, final_status, populate, task_id, task_owner
-from checker.history import HistoryRecord
+from checker.history import HistoryRecord, digest
 from checker.pytest_plugin import TEST_MINIMUM
 from taskhub.db import libpq_url
 
@@ -70,7 +70,10 @@ def full_history(population: Population = SMALL, *, start: float | None = None,
         tid, tenant = str(task_id(i)), str(task_owner(i, population))
         t += 0.001
         records.append(HistoryRecord(f"client-{tenant[:4]}", tenant, "task.create",
-                                     {"title": f"task {i}"}, t, t + 0.0005, "ok",
+                                     {"title": f"task {i}", "wrote": {
+                                         "title": digest(f"task {i}"),
+                                         "payload": digest({"n": i})}},
+                                     t, t + 0.0005, "ok",
                                      {"task_id": tid, "owner_ids": [tenant]}))
         status = final_status(i)
         if status == "pending":

@@ -1,5 +1,5 @@
-"""What `checker run` must refuse or fail: the deliberately broken transition (caught by the
-audit: exit 1, report names the checks and tasks), broken thresholds, bad usage (exit 2, one
+"""What `checker run` must refuse or fail: the deliberately broken transition and edit (caught
+by the audit: exit 1, report names the checks and tasks), broken thresholds, bad usage (exit 2, one
 line), an unreachable server (exit 3, one line), a process where psycopg would block."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def test_the_broken_transition_is_caught(pg_server: Server, tmp_path: Path) -> N
     result = run(pg_server, "transitions", tmp_path, "--users", "8", env=UNSAFE)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     summary = result.summary
-    assert not summary["ok"] and summary["parameters"]["unsafe_transitions"] is True
+    assert not summary["ok"] and summary["parameters"]["unsafe"] == ["transitions"]
     failed = {c["name"]: c for c in summary["audit"]["checks"] if c["status"] != "pass"}
     assert "ledger.single_winner" in failed
     assert set(failed) <= {"ledger.single_winner", "transitions.legal_path",
@@ -32,6 +32,21 @@ def test_the_broken_transition_is_caught(pg_server: Server, tmp_path: Path) -> N
     assert "FAIL" in html and "ledger.single_winner" in html
     assert all(task in html for task in task_ids)
     assert "ledger.single_winner" in result.stdout
+
+
+def test_the_broken_edit_is_caught(pg_server: Server, tmp_path: Path) -> None:
+    """Two tabs edit one task's title and payload at once; the broken edit writes back the
+    field it did not change as it read it, reverting the other tab's acknowledged edit."""
+    result = run(pg_server, "concurrency", tmp_path, "--users", "9",
+                 env={"CHECKER_UNSAFE_EDITS": "1"})
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = result.summary
+    assert summary["parameters"]["unsafe"] == ["edits"]
+    failed = {c["name"]: c for c in summary["audit"]["checks"] if c["status"] != "pass"}
+    assert set(failed) == {"ledger.acknowledged_edits_persist"}, failed
+    [sample, *_] = failed["ledger.acknowledged_edits_persist"]["samples"]
+    assert sample["field"] in ("title", "payload") and sample["task_id"]
+    assert "ledger.acknowledged_edits_persist" in result.stdout
 
 
 def test_a_broken_threshold_fails_a_clean_run(pg_server: Server, tmp_path: Path) -> None:

@@ -1,0 +1,98 @@
+"""ledger.acknowledged_edits_persist: each task field the history wrote holds a value some write
+may have left there last.
+
+A task's `title` and its `payload` are each a register. The writes of one field of one task are
+its `task.create` (the initial value) and every `task.update` that set it, as `args.wrote`
+digests (`checker.history.digest`). A write is superseded when an acknowledged write of the same
+field started after it had returned; the final value must be the value of a write that is
+not superseded and that may have happened (`ok` or `unknown`): the last acknowledged one, or one
+that overlapped it, or one of unknown outcome after it. A field with no acknowledged write in
+the history (a seeded task only ever edited with unknown outcome) is not checked: its value
+before the run is not the history's to know. Tasks that are gone are the creates and deletes
+checks' business.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from checker.audit.check import Family
+from checker.audit.context import AuditContext, sample
+from checker.audit.result import Finding
+from checker.history import HistoryRecord, digest
+
+family = Family("ledger")
+
+MAY_HAVE_HAPPENED = frozenset({"ok", "unknown"})
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write of one field of one task."""
+
+    value: str  # the digest
+    record: HistoryRecord
+
+
+def field_writes(records: Sequence[HistoryRecord]) -> dict[tuple[str, str], list[Write]]:
+    """(task id, field) -> the writes of it that may have happened."""
+    writes: dict[tuple[str, str], list[Write]] = defaultdict(list)
+    for r in records:
+        if r.outcome not in MAY_HAVE_HAPPENED or not isinstance(r.args.get("wrote"), dict):
+            continue
+        if r.op == "task.create" and r.observed.get("task_id"):
+            task = str(r.observed["task_id"])
+        elif r.op == "task.update":
+            task = str(r.args["task_id"])
+        else:
+            continue
+        for name, value in r.args["wrote"].items():
+            writes[(task, name)].append(Write(value, r))
+    return writes
+
+
+def possible_finals(writes: Sequence[Write], skew: float = 0.0) -> set[str] | None:
+    """The values the field may hold now, or None when the history cannot tell (no
+    acknowledged write). `skew`: how far two records' clocks may disagree."""
+    acked = [w.record.start for w in writes if w.record.outcome == "ok"]
+    if not acked:
+        return None
+    latest_start = max(acked)  # a write is superseded iff it returned before this
+    return {w.value for w in writes if w.record.end + skew >= latest_start}
+
+
+@family.check("acknowledged_edits_persist",
+              "each task field a client wrote (title, payload) holds the value of the last "
+              "acknowledged write of it, or of a write that overlapped it or whose outcome is "
+              "unknown: no acknowledged edit reverted or lost", needs_history=True)
+def acknowledged_edits_persist(ctx: AuditContext) -> Finding:
+    """One violation per (task, field) whose value no surviving write explains."""
+    writes = field_writes(ctx.history or ())
+    tasks = sorted({task for task, _ in writes})
+    if not tasks:
+        return Finding(0, details={"fields_checked": 0})
+    rows = ctx.rows("SELECT id, title, payload FROM tasks WHERE id = ANY (%(ids)s::uuid[])",
+                    {"ids": tasks})
+    current = {str(row["id"]): row for row in rows}
+    bad: list[dict[str, Any]] = []
+    checked = unchecked = 0
+    for (task, name), field_log in sorted(writes.items(), key=lambda item: item[0]):
+        row = current.get(task)
+        finals = possible_finals(field_log, ctx.options.history_skew)
+        if row is None or finals is None:
+            unchecked += row is not None
+            continue
+        checked += 1
+        if digest(row[name]) not in finals:
+            last = max((w for w in field_log if w.record.outcome == "ok"),
+                       key=lambda w: w.record.end)
+            bad.append({"task_id": task, "field": name, "last_acknowledged": {
+                "process": last.record.process, "op": last.record.op,
+                "start": last.record.start, "end": last.record.end},
+                "writes": len(field_log)})
+    return Finding(len(bad), sample(bad, ctx.options),
+                   {"fields_checked": checked, "fields_unchecked": unchecked,
+                    "writes": sum(map(len, writes.values()))})
