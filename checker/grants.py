@@ -63,16 +63,21 @@ def expected() -> set[tuple[str, str, str]]:
     return triples
 
 
-# Every privilege the grantees hold on the objects above (and any other object in the two
-# schemas), as (object, grantee, privilege), read from the catalogs' ACLs (defaults included:
-# an object with no ACL holds its kind's default, e.g. EXECUTE to PUBLIC for functions).
+# Every privilege any role other than an object's owner (or PUBLIC) holds on the objects
+# above (and any other object in the two schemas), as (object, grantee, privilege), read from
+# the catalogs' ACLs (defaults included: an object with no ACL holds its kind's default, e.g.
+# EXECUTE to PUBLIC for functions). An owner's own privileges count only when it is one of
+# the matrix's grantees (a runtime role that owns a table holds everything on it).
+# `%(login_roles)s`: this database's own login roles, whose CONNECT is theirs by design
+# (checker.access) and not reported.
 ACTUAL = """
 WITH grantee AS (
-    SELECT oid, rolname AS name FROM pg_roles WHERE rolname = ANY (%(roles)s)
+    SELECT oid, rolname AS name FROM pg_roles
     UNION ALL SELECT 0, 'PUBLIC'),
 ours AS (SELECT oid, nspname FROM pg_namespace WHERE nspname IN ('public', 'taskhub_private')),
 rel AS (
-    SELECT c.oid, CASE c.relkind WHEN 'S' THEN 'sequence ' ELSE 'table ' END
+    SELECT c.oid, c.relowner AS owner,
+           CASE c.relkind WHEN 'S' THEN 'sequence ' ELSE 'table ' END
                   || CASE n.nspname WHEN 'public' THEN '' ELSE n.nspname || '.' END
                   || c.relname AS object,
            coalesce(c.relacl, acldefault(
@@ -80,7 +85,8 @@ rel AS (
     FROM pg_class c JOIN ours n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'S', 'v', 'm', 'f')),
 fn AS (
-    SELECT p.oid, 'function ' || CASE n.nspname WHEN 'public' THEN '' ELSE n.nspname || '.' END
+    SELECT p.oid, p.proowner AS owner,
+           'function ' || CASE n.nspname WHEN 'public' THEN '' ELSE n.nspname || '.' END
                   || p.proname || '(' || coalesce((SELECT string_agg(format_type(t, NULL), ','
                                                      ORDER BY i)
                                          FROM unnest(p.proargtypes) WITH ORDINALITY AS a (t, i)),
@@ -89,15 +95,19 @@ fn AS (
     FROM pg_proc p JOIN ours n ON n.oid = p.pronamespace
     WHERE n.nspname = 'taskhub_private' OR p.proname LIKE 'taskhub\\_%%'),
 objects AS (
-    SELECT object, acl FROM rel
+    SELECT object, owner, acl FROM rel
     UNION ALL
-    SELECT rel.object || '.' || a.attname, a.attacl
+    SELECT rel.object || '.' || a.attname, rel.owner, a.attacl
     FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attacl IS NOT NULL
-    UNION ALL SELECT object, acl FROM fn
-    UNION ALL SELECT 'schema ' || n.nspname, coalesce(s.nspacl, acldefault('n'::"char", s.nspowner))
+    UNION ALL SELECT object, owner, acl FROM fn
+    UNION ALL SELECT 'schema ' || n.nspname, s.nspowner,
+                     coalesce(s.nspacl, acldefault('n'::"char", s.nspowner))
     FROM ours n JOIN pg_namespace s ON s.oid = n.oid
-    UNION ALL SELECT 'database', coalesce(d.datacl, acldefault('d'::"char", d.datdba))
+    UNION ALL SELECT 'database', d.datdba, coalesce(d.datacl, acldefault('d'::"char", d.datdba))
     FROM pg_database d WHERE d.datname = current_database())
 SELECT o.object, g.name AS grantee, x.privilege_type AS privilege
 FROM objects o, aclexplode(o.acl) x JOIN grantee g ON g.oid = x.grantee
+WHERE (x.grantee <> o.owner OR g.name = ANY (%(grantees)s))
+  AND NOT (o.object = 'database' AND x.privilege_type = 'CONNECT'
+           AND g.name = ANY (%(login_roles)s))
 """

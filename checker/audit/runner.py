@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import URL
 
-from checker.audit import registry
+from checker.audit import preconditions, registry
 from checker.audit.check import Check
 from checker.audit.context import AuditContext
 from checker.audit.options import AuditOptions
@@ -27,7 +27,8 @@ def run_audit(url: str | URL, history: Sequence[HistoryRecord] | str | Path | No
     `history` is a list of records or a JSONL file; without one the checks that need it are
     skipped. A check that raises becomes status 'error' and the others still run. Raises
     UsageError for an unknown `only` or a bad history file, InfrastructureError when the
-    database cannot be reached.
+    database cannot be reached or the connection cannot see every row (`PartialView`), and
+    `NotAtHead` for a database that is not a taskhub database at the head revision.
     """
     options = options or AuditOptions()
     records = read_history(history) if isinstance(history, str | Path) else history
@@ -48,6 +49,8 @@ def run_audit(url: str | URL, history: Sequence[HistoryRecord] | str | Path | No
         conn.execute("SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true), "
                      "set_config('lock_timeout', %s, true)",
                      (options.work_mem, f"{int(options.lock_timeout * 1000)}ms"))
+        preconditions.require_full_view(conn)
+        preconditions.require_head(conn)
         ctx = AuditContext(conn, options, records)
         results = tuple(_run_one(ctx, check) for check in checks)
         conn.rollback()

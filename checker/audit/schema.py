@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from checker import grants
+from checker.access import SUFFIXES, role_name
 from checker.audit.check import Family
 from checker.audit.context import AuditContext, sample
 from checker.audit.result import Finding
@@ -116,16 +119,138 @@ def triggers_enabled(ctx: AuditContext) -> Finding:
 
 
 @family.check("grants_match_matrix",
-              "the privileges of taskhub_app, taskhub_worker and PUBLIC on every taskhub table, "
-              "column, sequence, schema and function and on the database are exactly the "
-              "documented grants matrix (nothing missing, nothing extra)")
+              "the privileges of every role but an object's owner, PUBLIC included, on every "
+              "taskhub table, column, sequence, schema and function and on the database are "
+              "exactly the documented grants matrix (nothing missing, nothing extra; this "
+              "database's own login roles hold CONNECT)")
 def grants_match_matrix(ctx: AuditContext) -> Finding:
     """One violation per (object, grantee, privilege) missing from or added to the matrix."""
     actual = {(r["object"], r["grantee"], r["privilege"])
-              for r in ctx.rows(grants.ACTUAL, {"roles": [APP_ROLE, WORKER_ROLE]})}
+              for r in ctx.rows(grants.ACTUAL, {"login_roles": _login_roles(ctx),
+                                         "grantees": list(grants.GRANTEES)})}
     wanted = grants.expected()
     drift = [{"object": o, "grantee": g, "privilege": p, "drift": "extra"}
              for o, g, p in sorted(actual - wanted)]
     drift += [{"object": o, "grantee": g, "privilege": p, "drift": "missing"}
               for o, g, p in sorted(wanted - actual)]
     return Finding(len(drift), sample(drift, ctx.options))
+
+
+def _login_roles(ctx: AuditContext) -> list[str]:
+    """This database's runtime login roles' names (`checker.access`)."""
+    [row] = ctx.rows("SELECT current_database() AS name")
+    return [role_name(str(row["name"]), suffix) for suffix in SUFFIXES]
+
+
+def expected_policies(owner: str) -> dict[tuple[str, str], tuple[str, tuple[str, ...],
+                                                                 str | None, str | None]]:
+    """(table, policy) -> (command, roles, USING, WITH CHECK) as revisions 0007 and 0009 left
+    them, every one permissive; `owner`: the tables' owner (its own unconditional policy)."""
+    policies: dict[tuple[str, str], tuple[str, tuple[str, ...], str | None, str | None]] = {}
+    for table in TABLES:
+        column = "id" if table == "users" else "user_id"
+        tenant = f"({column} = ( SELECT taskhub_tenant() AS taskhub_tenant))"
+        policies[(table, f"{table}_owner")] = ("*", (owner,), "true", "true")
+        policies[(table, f"{table}_tenant")] = ("*", (APP_ROLE,), tenant, tenant)
+    policies[("tasks", "tasks_worker_read")] = ("r", (WORKER_ROLE,), "true", None)
+    policies[("tasks", "tasks_worker_update")] = ("w", (WORKER_ROLE,), "true", "true")
+    policies[("task_events", "task_events_worker_read")] = ("r", (WORKER_ROLE,), "true", None)
+    policies[("task_events", "task_events_worker_insert")] = ("a", (WORKER_ROLE,), None, "true")
+    return policies
+
+
+def _normalised(expression: str | None) -> str | None:
+    """An expression as pg_get_expr gives it, whatever the search_path and spacing."""
+    return None if expression is None else "".join(expression.replace("public.", "").split())
+
+
+@family.check("policies_match",
+              "the row-level security policies on the taskhub tables are exactly the "
+              "documented ones (names, commands, roles, expressions, all permissive): none "
+              "added, changed or dropped")
+def policies_match(ctx: AuditContext) -> Finding:
+    """One violation per policy missing, extra, or different from its definition."""
+    rows = ctx.rows("""
+        SELECT c.relname AS "table", p.polname AS policy, p.polcmd AS command,
+               p.polpermissive AS permissive, pg_get_userbyid(c.relowner) AS owner,
+               ARRAY(SELECT CASE g WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(g) END
+                     FROM unnest(p.polroles) AS g ORDER BY 1) AS roles,
+               pg_get_expr(p.polqual, p.polrelid) AS using,
+               pg_get_expr(p.polwithcheck, p.polrelid) AS check
+        FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+        WHERE c.oid IN (SELECT to_regclass(t) FROM unnest(%(tables)s::text[]) AS t)""",
+        {"tables": list(TABLES)})
+    [owner] = ctx.rows("SELECT pg_get_userbyid(relowner) AS name FROM pg_class "
+                       "WHERE oid = to_regclass('tasks')") or [{"name": "?"}]
+    wanted = expected_policies(str(owner["name"]))
+    bad: list[dict[str, Any]] = []
+    for row in rows:
+        key = (row["table"], row["policy"])
+        found = (row["command"], tuple(row["roles"]), _normalised(row["using"]),
+                 _normalised(row["check"]))
+        spec = wanted.pop(key, None)
+        if spec is None:
+            bad.append({**row, "drift": "extra"})
+        elif not row["permissive"] or found != (spec[0], tuple(sorted(spec[1])),
+                                                _normalised(spec[2]), _normalised(spec[3])):
+            bad.append({**row, "drift": "changed"})
+    bad += [{"table": table, "policy": name, "drift": "missing"} for table, name in wanted]
+    return Finding(len(bad), sample(bad, ctx.options))
+
+
+@family.check("role_memberships",
+              "of the roles that may connect to this database, the members of taskhub_app and "
+              "taskhub_worker are its own login roles (<database>_app, <database>_worker) "
+              "with no other power (superuser, BYPASSRLS, CREATEROLE, CREATEDB, REPLICATION, "
+              "ADMIN of the group); the group roles belong to no role with power or business "
+              "here; no role that may connect here, superusers aside, has BYPASSRLS")
+def role_memberships(ctx: AuditContext) -> Finding:
+    """One violation per extra or empowered member, group membership, or BYPASSRLS role.
+
+    Roles are cluster-wide; a role that may not connect here does nothing here, so the
+    check is about this database (other databases' login roles are their audits' business).
+    """
+    return ctx.finding("""
+        WITH here AS (SELECT r.* FROM pg_roles r
+                      WHERE has_database_privilege(r.oid, current_database(), 'CONNECT')),
+        powers AS (SELECT r.oid, concat_ws(', ',
+                       CASE WHEN r.rolsuper THEN 'superuser' END,
+                       CASE WHEN r.rolbypassrls THEN 'bypassrls' END,
+                       CASE WHEN r.rolcreaterole THEN 'createrole' END,
+                       CASE WHEN r.rolcreatedb THEN 'createdb' END,
+                       CASE WHEN r.rolreplication THEN 'replication' END) AS power
+                   FROM pg_roles r)
+        SELECT g.rolname AS "group", m.rolname AS member, 'member' AS kind,
+               concat_ws(', ',
+                   CASE WHEN m.rolname <> current_database() || '_' || x.suffix
+                        THEN 'not this database''s ' || x.suffix || ' login role' END,
+                   CASE WHEN NOT m.rolcanlogin THEN 'cannot log in' END,
+                   nullif(p.power, ''),
+                   CASE WHEN a.admin_option THEN 'admin of the group' END) AS problem
+        FROM unnest(%(groups)s::text[], %(suffixes)s::text[]) AS x (grp, suffix)
+        JOIN pg_roles g ON g.rolname = x.grp
+        JOIN pg_auth_members a ON a.roleid = g.oid
+        JOIN here m ON m.oid = a.member
+        JOIN powers p ON p.oid = m.oid
+        WHERE (m.rolname <> current_database() || '_' || x.suffix OR NOT m.rolcanlogin
+               OR p.power <> '' OR a.admin_option)
+          -- the owner may reach anything here anyway (PostgreSQL 16 makes a role's creator
+          -- its admin member)
+          AND NOT pg_has_role(m.oid, (SELECT datdba FROM pg_database
+                                      WHERE datname = current_database()), 'USAGE')
+          AND NOT pg_has_role(m.oid, (SELECT relowner FROM pg_class
+                                      WHERE oid = to_regclass('tasks')), 'USAGE')
+        UNION ALL
+        SELECT m.rolname, g.rolname, 'group is a member',
+               concat_ws(', ', nullif(p.power, ''),
+                         CASE WHEN has_database_privilege(g.oid, current_database(), 'CONNECT')
+                              THEN 'may connect here' END)
+        FROM pg_roles m JOIN pg_roles g ON g.oid <> m.oid AND pg_has_role(m.oid, g.oid, 'MEMBER')
+        JOIN powers p ON p.oid = g.oid
+        WHERE m.rolname = ANY (%(groups)s)
+          AND (p.power <> '' OR has_database_privilege(g.oid, current_database(), 'CONNECT'))
+        UNION ALL
+        SELECT NULL, r.rolname, 'bypassrls', 'may connect here and bypasses row-level security'
+        FROM here r WHERE r.rolbypassrls AND NOT r.rolsuper
+        ORDER BY 1, 2""",
+        {"groups": list(SUFFIXES.values()), "suffixes": list(SUFFIXES)})

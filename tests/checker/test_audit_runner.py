@@ -65,7 +65,8 @@ def test_a_check_that_errors_does_not_stop_the_others(db_url: URL) -> None:
         assert "password_history" in (result.get(name).error or "")
     failed = {c.name for c in result.checks if c.status == "fail"}
     assert failed == {"schema.cascade_foreign_keys", "schema.row_level_security",
-                      "schema.grants_match_matrix"}  # the table, its policies and its grants
+                      "schema.grants_match_matrix", "schema.policies_match"}
+    # (the table, its policies and its grants)
     for name in failed:
         assert "password_history" in str(result.get(name).samples), name
     assert result.get("transitions.legal_path").status == "pass"
@@ -83,7 +84,7 @@ def test_samples_and_details_are_json_ready(db_url: URL) -> None:
 
 
 def test_selection() -> None:
-    assert [c.family for c in select("schema")] == ["schema"] * 6
+    assert [c.family for c in select("schema")] == ["schema"] * 8
     assert [c.name for c in select("auth.emails_unique, orphans")] == [
         "orphans.tasks_without_user", "orphans.events_without_task",
         "orphans.sessions_without_user", "orphans.password_history_without_user",

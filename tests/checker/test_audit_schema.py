@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Iterator
+
 import pytest
 from sqlalchemy import URL
 
@@ -67,7 +70,8 @@ def test_tenant_policy_dropped(db_url: URL) -> None:
         conn.execute("DROP POLICY tasks_tenant ON tasks")
     result = audit(db_url)
     # RLS with no policy for the role denies everything: tenants no longer see their tasks.
-    assert_fails_only(result, "schema.row_level_security", "isolation.tenant_sees_own_rows")
+    assert_fails_only(result, "schema.row_level_security", "schema.policies_match",
+                      "isolation.tenant_sees_own_rows")
     assert sampled(result, "schema.row_level_security", "app_policies") == [0]
 
 
@@ -138,3 +142,144 @@ def test_user_trigger_disabled(db_url: URL, action: str, state: str) -> None:
     assert_fails_only(result, "schema.triggers_enabled")
     assert result.get("schema.triggers_enabled").samples == [
         {"table": "tasks", "trigger": "tasks_touch", "internal": False, "state": state}]
+
+
+def test_an_extra_grant_to_another_role(db_url: URL, scratch_role: Callable[..., str]) -> None:
+    seed(db_url)
+    stranger = scratch_role("NOLOGIN")
+    with owner(db_url) as conn:
+        conn.execute(f"GRANT SELECT ON tasks TO {stranger}")
+        conn.execute(f"GRANT EXECUTE ON FUNCTION taskhub_private.tenant_tag(uuid) TO {stranger}")
+    result = audit(db_url)
+    assert_fails_only(result, "schema.grants_match_matrix")
+    assert {(r["object"], r["grantee"], r["privilege"], r["drift"])
+            for r in result.get("schema.grants_match_matrix").samples} == {
+        ("table tasks", stranger, "SELECT", "extra"),
+        ("function taskhub_private.tenant_tag(uuid)", stranger, "EXECUTE", "extra")}
+
+
+def test_a_grant_to_public(db_url: URL) -> None:
+    seed(db_url)
+    with owner(db_url) as conn:
+        conn.execute("GRANT SELECT ON auth_sessions TO PUBLIC")
+    result = audit(db_url)
+    assert_fails_only(result, "schema.grants_match_matrix")
+    assert result.get("schema.grants_match_matrix").samples == [
+        {"object": "table auth_sessions", "grantee": "PUBLIC", "privilege": "SELECT",
+         "drift": "extra"}]
+
+
+def test_an_extra_policy(db_url: URL) -> None:
+    seed(db_url)
+    with owner(db_url) as conn:
+        conn.execute("CREATE POLICY tasks_everyone ON tasks FOR SELECT TO taskhub_app "
+                     "USING (true)")
+    result = audit(db_url)  # every tenant now sees every task
+    assert_fails_only(result, "schema.policies_match", "isolation.tenant_sees_own_rows",
+                      "isolation.no_tenant_sees_nothing")
+    [row] = result.get("schema.policies_match").samples
+    assert (row["table"], row["policy"], row["drift"]) == ("tasks", "tasks_everyone", "extra")
+
+
+@pytest.mark.parametrize(("change", "policy"), [
+    ("ALTER POLICY users_tenant ON users USING (true)", "users_tenant"),
+    ("ALTER POLICY task_events_worker_read ON task_events TO taskhub_worker, taskhub_app",
+     "task_events_worker_read"),
+])
+def test_a_changed_policy(db_url: URL, change: str, policy: str) -> None:
+    seed(db_url)
+    with owner(db_url) as conn:
+        conn.execute(change)
+    result = audit(db_url, only="schema")
+    assert_fails_only(result, "schema.policies_match")
+    [row] = result.get("schema.policies_match").samples
+    assert (row["policy"], row["drift"]) == (policy, "changed")
+
+
+def test_a_dropped_worker_policy(db_url: URL) -> None:
+    seed(db_url)
+    with owner(db_url) as conn:
+        conn.execute("DROP POLICY tasks_worker_update ON tasks")
+    result = audit(db_url, only="schema")
+    assert_fails_only(result, "schema.policies_match")
+    assert result.get("schema.policies_match").samples == [
+        {"table": "tasks", "policy": "tasks_worker_update", "drift": "missing"}]
+
+
+def test_an_extra_member_of_the_app_role(db_url: URL, scratch_role: Callable[..., str]) -> None:
+    seed(db_url)
+    intruder = scratch_role("LOGIN")
+    with owner(db_url) as conn:
+        conn.execute(f"GRANT taskhub_app TO {intruder}")
+        conn.execute(f"GRANT CONNECT ON DATABASE {db_url.database} TO {intruder}")
+    result = audit(db_url, only="schema")
+    assert_fails_only(result, "schema.role_memberships", "schema.grants_match_matrix")
+    [row] = result.get("schema.role_memberships").samples
+    assert (row["group"], row["member"], row["kind"]) == ("taskhub_app", intruder, "member")
+    assert row["problem"] == "not this database's app login role"
+
+
+def test_an_empowered_login_role(db_url: URL, db_access: object) -> None:
+    seed(db_url)
+    login = f"{db_url.database}_worker"
+    with owner(db_url) as conn:
+        conn.execute(f"ALTER ROLE {login} CREATEDB")
+    result = audit(db_url, only="schema")
+    assert_fails_only(result, "schema.role_memberships")
+    assert result.get("schema.role_memberships").samples == [
+        {"group": "taskhub_worker", "member": login, "kind": "member", "problem": "createdb"}]
+
+
+def test_the_group_role_belongs_to_a_role_with_business_here(
+        db_url: URL, scratch_role: Callable[..., str]) -> None:
+    seed(db_url)
+    patron = scratch_role("NOLOGIN")
+    with owner(db_url) as conn:
+        conn.execute(f"GRANT CONNECT ON DATABASE {db_url.database} TO {patron}")
+        conn.execute(f"GRANT {patron} TO taskhub_worker")
+    try:
+        result = audit(db_url, only="schema")
+    finally:  # the group role is cluster-wide: other tests' databases must not see this
+        with owner(db_url) as conn:
+            conn.execute(f"REVOKE {patron} FROM taskhub_worker")
+    assert_fails_only(result, "schema.role_memberships", "schema.grants_match_matrix")
+    assert result.get("schema.role_memberships").samples == [
+        {"group": "taskhub_worker", "member": patron, "kind": "group is a member",
+         "problem": "may connect here"}]
+
+
+def test_a_role_that_bypasses_rls_may_connect(db_url: URL,
+                                              scratch_role: Callable[..., str]) -> None:
+    seed(db_url)
+    bypass = scratch_role("LOGIN BYPASSRLS")
+    with owner(db_url) as conn:
+        conn.execute(f"GRANT CONNECT ON DATABASE {db_url.database} TO {bypass}")
+    result = audit(db_url, only="schema")
+    assert_fails_only(result, "schema.role_memberships", "schema.grants_match_matrix")
+    assert result.get("schema.role_memberships").samples == [
+        {"group": None, "member": bypass, "kind": "bypassrls",
+         "problem": "may connect here and bypasses row-level security"}]
+
+
+def test_this_databases_login_roles_pass(db_url: URL, db_access: object) -> None:
+    seed(db_url)
+    assert_fails_only(audit(db_url, only="schema"))
+
+
+@pytest.fixture
+def scratch_role(db_url: URL) -> Iterator[Callable[..., str]]:
+    """Create roles for one test (cluster-wide: dropped after, privileges first)."""
+    made: list[str] = []
+
+    def make(attributes: str) -> str:
+        name = f"checker_test_{uuid.uuid4().hex[:12]}"
+        with owner(db_url) as conn:
+            conn.execute(f"CREATE ROLE {name} {attributes}")
+        made.append(name)
+        return name
+    yield make
+    with owner(db_url) as conn:
+        for name in made:
+            conn.execute(f"DROP OWNED BY {name}")
+            conn.execute(f"REVOKE ALL ON DATABASE {db_url.database} FROM {name}")
+            conn.execute(f"DROP ROLE {name}")
