@@ -45,6 +45,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import stat
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -215,6 +217,10 @@ def _problem(record: HistoryRecord) -> str | None:
     return None
 
 
+MAX_LINE_BYTES = 1 << 20
+"""The longest history line read (1 MiB; a client's record is a few hundred bytes)."""
+
+
 def parse_history(lines: Iterable[str], source: str = "<history>") -> list[HistoryRecord]:
     """Records from JSON lines (blank lines skipped); HistoryError naming `source:line`."""
     records = []
@@ -222,25 +228,52 @@ def parse_history(lines: Iterable[str], source: str = "<history>") -> list[Histo
         if not line.strip():
             continue
         try:
+            if len(line) > MAX_LINE_BYTES:
+                raise ValueError(f"line longer than {MAX_LINE_BYTES} characters")
             data = json.loads(line)
             if not isinstance(data, dict):
                 raise ValueError("a record must be a JSON object")
             records.append(HistoryRecord.from_json(data))
+        except RecursionError:
+            raise HistoryError(f"{source}:{number}: malformed history record: JSON nested "
+                               "too deeply") from None
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             raise HistoryError(f"{source}:{number}: malformed history record: {exc}") from None
     return records
 
 
+def _bounded_lines(stream: TextIO) -> Iterator[str]:
+    """The stream's lines, none read past MAX_LINE_BYTES + 1 characters (memory stays
+    bounded on a file with no newline, such as /dev/zero)."""
+    while line := stream.readline(MAX_LINE_BYTES + 1):
+        if len(line) > MAX_LINE_BYTES and not line.endswith("\n"):
+            yield line  # parse_history refuses it; the rest of the line is never read
+            return
+        yield line
+
+
 def read_history(path: str | Path) -> list[HistoryRecord]:
-    """Every record of a JSONL history file, validated; HistoryError on the first bad line."""
+    """Every record of a JSONL history file, validated; HistoryError on the first bad line,
+    and for anything but a regular file (a FIFO or a device would block or never end)."""
     path = Path(path)
     try:
-        with path.open(encoding="utf-8") as lines:
-            return parse_history(lines, str(path))
+        # Non-blocking: opening a FIFO for reading would otherwise wait for a writer. The
+        # type is then taken from what was opened (fstat), not from the name.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise HistoryError(f"cannot read history {path}: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise HistoryError(f"history {path} is not a regular file")
+        os.set_blocking(fd, True)
+        with open(fd, encoding="utf-8", closefd=False) as lines:
+            return parse_history(_bounded_lines(lines), str(path))
     except OSError as exc:
         raise HistoryError(f"cannot read history {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise HistoryError(f"history {path} is not UTF-8 text: {exc.reason}") from None
+    finally:
+        os.close(fd)
 
 
 def write_history(path: str | Path, records: Iterable[HistoryRecord]) -> None:

@@ -5,19 +5,23 @@ real in a subprocess."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import tracemalloc
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import URL
 
-from checker.audit.synthetic import task_id
+from checker import migrate
+from checker.audit.synthetic import task_id, user_id
 from checker.cli import main
-from checker.history import write_history
+from checker.history import HistoryError, read_history, write_history
+from checker.janitor import DatabaseJanitor
 from taskhub.db import libpq_url
 from tests.checker.audit_support import full_history, owner, seed
 
@@ -148,3 +152,88 @@ def test_unreachable_dsn_exits_3(run: Invoke) -> None:
     done = run("--dsn", "postgresql://nobody:secret@127.0.0.1:1/none")
     assert done.returncode == 3
     assert "cannot connect" in done.stderr and "secret" not in done.stderr
+
+
+@pytest.fixture
+def empty_database(pg_janitor: DatabaseJanitor) -> Iterator[URL]:
+    """A database with no schema at all."""
+    url = pg_janitor.create()
+    assert url.database is not None
+    yield url
+    pg_janitor.drop(url.database)
+
+
+def test_an_empty_database_is_one_line_and_exit_1(empty_database: URL, run: Invoke) -> None:
+    done = run("--dsn", libpq_url(empty_database), *TEST_MIN)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"error: not a taskhub database: no alembic_version table (found revision: none; the "
+        f"audit checks revision {migrate.head()})"]
+
+
+@pytest.mark.no_audit
+def test_a_database_at_another_revision_is_refused(db_url: URL, run: Invoke) -> None:
+    with owner(db_url) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0008'")
+    done = run("--dsn", libpq_url(db_url), *TEST_MIN)
+    assert done.returncode == 1, done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert "at revision 0008" in line and f"checks revision {migrate.head()}" in line
+
+
+@pytest.mark.no_audit
+@pytest.mark.parametrize("role", ["taskhub_app", "taskhub_worker"])
+def test_an_audit_that_cannot_see_every_row_is_refused(db_url: URL, run: Invoke,
+                                                        role: str) -> None:
+    """As a role under row-level security the orphan below is invisible: refused (exit 3),
+    never a clean verdict."""
+    seed(db_url)
+    with owner(db_url) as conn:
+        conn.execute("SET session_replication_role = replica")  # no FK trigger: an orphan
+        conn.execute("DELETE FROM users WHERE id = %s", (user_id(1),))
+    narrowed = db_url.update_query_dict({"options": f"-crole={role}"})
+    done = run("--dsn", libpq_url(narrowed), "--only", "orphans", *TEST_MIN)
+    assert done.returncode == 3, done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert f"(role {role}) cannot see every row" in line and "users" in line
+    full = run("--dsn", libpq_url(db_url), "--only", "orphans", *TEST_MIN)
+    assert full.returncode == 1 and "orphans.tasks_without_user" in full.stdout
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p.write_text("[" * 100_000 + "]" * 100_000 + "\n"), ":1: malformed history "
+     "record: JSON nested too deeply"),
+    (lambda p: p.write_text('{"process": "p", "op": "x", "args": {"pad": "' + "x" * (2 << 20)
+                            + '"}}\n'), ":1: malformed history record: line longer than"),
+    (lambda p: p.write_bytes(b"\xff\xfe not utf-8\n"), "is not UTF-8 text"),
+    (lambda p: os.mkfifo(p), "is not a regular file"),
+    (lambda p: p.symlink_to("/dev/zero"), "is not a regular file"),
+    (lambda p: p.mkdir(), "is not a regular file"),
+], ids=["deep", "huge-line", "binary", "fifo", "dev-zero", "directory"])
+def test_bad_history_input_is_one_line_and_exit_2(db_url: URL, tmp_path: Path, run: Invoke,
+                                                  make: Callable[[Path], object],
+                                                  message: str) -> None:
+    """Refused promptly (a FIFO with no writer does not block), in bounded memory (a line with
+    no end is not read past the limit), without a traceback."""
+    history = tmp_path / "history.jsonl"
+    make(history)
+    done = run("--dsn", libpq_url(db_url), "--history", str(history), *TEST_MIN)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert message in line and "Traceback" not in done.stderr
+
+
+def test_a_history_line_without_end_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    """A regular file of 64 MiB with no newline: refused after reading the first MiB."""
+    history = tmp_path / "history.jsonl"
+    with history.open("wb") as f:
+        f.truncate(64 << 20)  # sparse: zeros, no newline
+    tracemalloc.start()
+    try:
+        with pytest.raises(HistoryError, match="line longer than"):
+            read_history(history)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20

@@ -107,7 +107,7 @@ CASES = {
                                               "Invalid value for '--isolation-tenants'"),
     "audit: empty --only": case(f"audit|--dsn|{DOWN}|--only|", 2, "--only needs"),
     "audit: history is a directory": case(f"audit|--dsn|{DOWN}|--history|{{dir}}", 2,
-                                          "cannot read history"),
+                                          "is not a regular file"),
     "audit: --json takes no value": case(f"audit|--dsn|{DOWN}|--json|yes", 2,
                                          "unexpected extra argument"),
     "audit: CHECKER_MIN_ARGON2 malformed": case(f"audit|--dsn|{DOWN}", 2,
