@@ -133,7 +133,8 @@ def run(
     report_dir: ReportOption = Path("reports"),
     keep: KeepOption = False,
     max_fail_ratio: Annotated[float | None, typer.Option(
-        "--max-fail-ratio", help="Fail (exit 1) above this ratio of failed operations.",
+        "--max-fail-ratio", help="Fail (exit 1) above this ratio of failed operations "
+                                 "(default 0: any failure; with --faults: no limit).",
         show_default=False)] = None,
     p95_ms: Annotated[float | None, typer.Option(
         "--p95-ms", help="Fail (exit 1) when the p95 of all operations is above this.",
@@ -166,6 +167,8 @@ def run(
         config = replace(config, faults=parse_faults(faults))
     if max_fail_ratio is not None and not 0 <= max_fail_ratio <= 1:
         raise UsageError(f"bad --max-fail-ratio {max_fail_ratio}: between 0 and 1")
+    if max_fail_ratio is None and not config.faults:
+        max_fail_ratio = 0.0
     if p95_ms is not None and p95_ms <= 0:
         raise UsageError(f"bad --p95-ms {p95_ms}: must be more than zero")
     _load(config, db, dsn, keep, report_dir, max_fail_ratio, p95_ms)
@@ -192,7 +195,7 @@ def explore(
     """Locust's web UI (127.0.0.1) on a fresh migrated database; Ctrl-C ends, audits, reports."""
     config = _run_config(scenario, users, spawn_rate, duration, 0, seed, argon2, tenants,
                          tasks_per_tenant, "10s", 0, "127.0.0.1", 0, True, web_port)
-    _load(config, db, dsn, keep, report_dir, None, None)
+    _load(config, db, dsn, keep, report_dir, 0.0, None)
 
 
 def _run_config(scenario: str, users: int, spawn_rate: float, duration: str | None,

@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checker.audit import AuditResult
 from checker.report.figures import Figures
 from checker.runconfig import RunConfig
-from checker.runner import LoadResult
+
+if TYPE_CHECKING:  # the runner imports Locust, which monkey-patches the importing process
+    from checker.runner import LoadResult
 
 FILES = {"report": "report.html", "locust_report": "locust.html", "history": "history.jsonl",
          "summary": "summary.json"}
@@ -19,7 +21,12 @@ FILES = {"report": "report.html", "locust_report": "locust.html", "history": "hi
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Limits on Locust's figures: failure ratio and the p95 of all operations together."""
+    """Limits on Locust's figures: failure ratio and the p95 of all operations together.
+
+    The CLI's default failure budget is 0 (any operation Locust counts as failed fails the
+    run, as Locust's own `--exit-code-on-error` does), except with `--faults`, whose injected
+    failures are the point (the faults section judges those runs).
+    """
 
     max_fail_ratio: float | None = None
     p95_ms: float | None = None
@@ -54,6 +61,19 @@ def consistency(load: LoadResult, figures: Figures) -> dict[str, Any]:
             "consistent": not mismatched, "mismatched_ops": mismatched}
 
 
+def not_run(config: RunConfig, load: LoadResult, figures: Figures) -> list[str]:
+    """A sentence per way the load did not really run: no operation at all, or fewer users
+    than asked for at the peak (users that failed to start, a worker that never spawned
+    them). In the web UI the user picks the count, so only operations are required there."""
+    problems = []
+    if load.total.requests == 0 or figures.count == 0:
+        problems.append("the load ran no operation: nothing was tested")
+    if not config.ui and load.peak_users < config.users:
+        problems.append(f"only {load.peak_users} of the {config.users} users asked for ran "
+                        "at the peak")
+    return problems
+
+
 def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
 
@@ -63,7 +83,7 @@ def build(config: RunConfig, parameters: dict[str, Any], load: LoadResult, figur
     """The whole summary; `ok` and `problems` are the verdict."""
     broken = thresholds.broken(load)
     check = consistency(load, figures)
-    problems = [*broken]
+    problems = [*not_run(config, load, figures), *broken]
     if not check["consistent"]:
         problems.append("the history does not hold exactly the operations Locust counted")
     if not audit.ok:

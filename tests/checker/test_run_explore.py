@@ -56,3 +56,17 @@ def test_explore_serves_the_web_ui_and_audits_what_it_ran(pg_server: Server,
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["ok"] and summary["parameters"]["ui"] is True
     assert summary["totals"]["requests"] > 0 and summary["consistency"]["consistent"]
+
+
+def test_a_session_in_which_nobody_pressed_start_does_not_pass(pg_server: Server,
+                                                               tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*CHECKER, "explore", "transitions", "--dsn", libpq_url(pg_server.url), "--duration",
+         "2s", "--web-port", str(free_port()), "--argon2", "test", "--report-dir",
+         str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    [folder] = tmp_path.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert not summary["ok"] and summary["audit"]["ok"]
+    assert summary["problems"] == ["the load ran no operation: nothing was tested"]
+    assert "nothing was tested" in done.stdout

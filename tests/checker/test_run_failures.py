@@ -49,6 +49,16 @@ def test_the_broken_edit_is_caught(pg_server: Server, tmp_path: Path) -> None:
     assert "ledger.acknowledged_edits_persist" in result.stdout
 
 
+def test_fewer_users_than_asked_for_do_not_pass(pg_server: Server, tmp_path: Path) -> None:
+    """Spawning 1 user a second, 50 users never all run in a 3 s run: clean, but not a pass."""
+    result = run(pg_server, "lifecycle", tmp_path, "--users", "50", "--spawn-rate", "1")
+    assert result.returncode == 1, result.stderr[-3000:]
+    summary = result.summary
+    assert summary["audit"]["ok"] and not summary["ok"]
+    [problem] = summary["problems"]
+    assert problem.startswith("only ") and "of the 50 users asked for ran at the peak" in problem
+
+
 def test_a_broken_threshold_fails_a_clean_run(pg_server: Server, tmp_path: Path) -> None:
     result = run(pg_server, "lifecycle", tmp_path, "--p95-ms", "0.001",
                  "--max-fail-ratio", "1")

@@ -38,6 +38,9 @@ def test_scenario_runs_clean_and_reports(pg_server: Server, tmp_path: Path,
     assert set(summary) >= SUMMARY_KEYS
     assert summary["ok"] and summary["audit"]["ok"] and not summary["problems"]
     assert summary["parameters"]["seed"] == 7 and summary["parameters"]["workers"] == 0
+    # The default failure budget is none at all: every operation Locust counted succeeded.
+    assert summary["thresholds"]["max_fail_ratio"] == 0 and summary["totals"]["failures"] == 0
+    assert summary["totals"]["peak_users"] == 6
     assert "PostgreSQL" in summary["server_version"]
 
     # The history holds exactly the operations Locust counted, op by op.
