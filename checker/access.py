@@ -118,10 +118,14 @@ def confine_database(admin: psycopg.Connection[Any], database: str) -> None:
 
 
 def drop_roles(admin: psycopg.Connection[Any], database: str) -> None:
-    """Drop both login roles of `database` (after the database: nothing else refers to them)."""
+    """Drop both login roles of `database`, whether the database is gone or still there (its
+    CONNECT grants go first: DROP OWNED revokes privileges on shared objects such as
+    databases; the roles own nothing)."""
     for suffix in SUFFIXES:
-        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(
-            sql.Identifier(role_name(database, suffix))))
+        name = role_name(database, suffix)
+        if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 def orphaned_roles(admin: psycopg.Connection[Any], prefix: str) -> list[str]:

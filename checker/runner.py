@@ -10,13 +10,16 @@ Import this module only after gevent's monkey-patching (`checker.entry` does it)
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -28,7 +31,7 @@ from locust import User
 from locust.env import Environment
 from locust.event import Events
 from locust.html import get_html_report
-from locust.runners import MasterRunner, Runner
+from locust.runners import STATE_MISSING, MasterRunner, Runner
 from locust.stats import StatsEntry, stats_history
 
 import scenarios
@@ -93,6 +96,8 @@ class LoadResult:
     locust_html: str
     refused_peers: int = 0
     """Peers on the master port that never proved the run key (given nothing)."""
+    lost_worker: str | None = None
+    """Why the run stopped early: a worker process exited or stopped answering mid-run."""
 
 
 def load_scenario(name: str) -> tuple[ModuleType, list[type[User]], SeedSpec]:
@@ -114,6 +119,7 @@ def run_load(config: RunConfig, url: str, access: RuntimeAccess, history: Path, 
 
     `injector` injects faults from just before the users start until the load stops.
     """
+    _raise_open_file_limit()
     _module, classes, spec = load_scenario(config.scenario)
     spec = replace(spec, tenants=max(2, config.tenants or spec.tenants),
                    tasks_per_tenant=config.tasks_per_tenant or spec.tasks_per_tenant)
@@ -141,12 +147,13 @@ def run_load(config: RunConfig, url: str, access: RuntimeAccess, history: Path, 
             if injector is not None:
                 injector.start()
             try:
-                peak, interrupted = _drive(env, runner, config)
+                peak, interrupted, lost = _drive(env, runner, config,
+                                                 lambda: _lost_worker(runner, gate, workers))
             finally:
                 if injector is not None:
                     injector.stop()
             ended = time.time()
-            _stop(runner, gate.finished, config)
+            _stop(runner, gate, config, lost)
             html = get_html_report(env)
         finally:
             # Stopped workers have sent everything (see scenarios.harness.serve_master).
@@ -157,7 +164,16 @@ def run_load(config: RunConfig, url: str, access: RuntimeAccess, history: Path, 
     ops = tuple(OpStats.of(entry) for _key, entry in sorted(stats.entries.items()))
     return LoadResult(started, ended, len(setup.manifest.tenants), setup.manifest.task_count,
                       peak, config.expected_workers, unsafe_switches(), interrupted, ops,
-                      OpStats.of(stats.total), html, len(gate.refused))
+                      OpStats.of(stats.total), html, len(gate.refused), lost)
+
+
+def _raise_open_file_limit() -> None:
+    """Every simulated user holds a socket: lift the soft limit on open files to the hard one
+    (often 1024 -> 524288), for this process and the workers it starts."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _run_key(config: RunConfig, logs: Path) -> bytes:
@@ -210,6 +226,11 @@ def _spawn_workers(config: RunConfig, runner: Runner, gate: WorkerGate, key: byt
         log.close()
     deadline = time.monotonic() + WORKER_CONNECT_TIMEOUT
     while len(gate.authenticated) < config.expected_workers:
+        if gate.mismatched:
+            _reap(procs)
+            differ = "; ".join(next(iter(gate.mismatched.values())))
+            raise UsageError(f"a worker differs from the master ({differ}): run the same "
+                             "checkout, scenario and settings on every machine")
         dead = [i for i, proc in enumerate(procs) if proc.poll() is not None]
         if dead or time.monotonic() > deadline:
             _reap(procs)
@@ -221,8 +242,10 @@ def _spawn_workers(config: RunConfig, runner: Runner, gate: WorkerGate, key: byt
     return procs
 
 
-def _drive(env: Environment, runner: Runner, config: RunConfig) -> tuple[int, bool]:
-    """Run until the duration is over, Ctrl-C or SIGTERM; (peak users, interrupted)."""
+def _drive(env: Environment, runner: Runner, config: RunConfig,
+           lost_worker: Callable[[], str | None]) -> tuple[int, bool, str | None]:
+    """Run until the duration is over, Ctrl-C, SIGTERM or a lost worker; (peak users,
+    interrupted, why a worker was lost)."""
     stop = Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     if config.ui:
@@ -233,12 +256,16 @@ def _drive(env: Environment, runner: Runner, config: RunConfig) -> tuple[int, bo
               file=sys.stderr, flush=True)
     else:
         runner.start(config.users, config.spawn_rate)
-    began, peak, interrupted = time.monotonic(), 0, False
+    began, peak, interrupted, lost = time.monotonic(), 0, False, None
     try:
         with Progress() as progress:
             while not stop.is_set():
                 elapsed = time.monotonic() - began
                 peak = max(peak, runner.user_count)
+                lost = lost_worker()
+                if lost is not None:
+                    print(f"stopping: {lost}", file=sys.stderr, flush=True)
+                    break
                 total = env.stats.total
                 progress.show(Tick(runner.user_count, total.current_rps, total.num_requests,
                                    total.num_failures, elapsed, config.duration))
@@ -247,16 +274,39 @@ def _drive(env: Environment, runner: Runner, config: RunConfig) -> tuple[int, bo
                 stop.wait(0.5)
     except KeyboardInterrupt:
         interrupted = True
-    return peak, interrupted or stop.is_set()
+    return peak, interrupted or stop.is_set(), lost
 
 
-def _stop(runner: Runner, finished: set[str], config: RunConfig) -> None:
-    """Stop the users (grace: stop_timeout); on a master, wait for every worker's last batch."""
+def _lost_worker(runner: Runner, gate: WorkerGate,
+                 procs: list[subprocess.Popen[bytes]]) -> str | None:
+    """Why a worker is gone mid-run (its process exited, or Locust's heartbeat found it
+    missing or dropped it), or None while every proven worker is there."""
+    for i, proc in enumerate(procs):
+        if proc.poll() is not None:
+            return f"local worker {i + 1} exited with code {proc.returncode} mid-run"
+    if not isinstance(runner, MasterRunner):
+        return None
+    for node in sorted(gate.authenticated):
+        client = runner.clients.get(node)
+        if client is None or client.state == STATE_MISSING:
+            return (f"worker {gate.names.get(node, node)} stopped answering mid-run (no "
+                    "heartbeat)")
+    return None
+
+
+def _stop(runner: Runner, gate: WorkerGate, config: RunConfig, lost: str | None) -> None:
+    """Stop the users (grace: stop_timeout); on a master, wait for every live worker's last
+    batch, then tell every proven worker to quit (Locust forgets a worker once it reports it
+    stopped, so its own quit would not reach it: a remote worker would wait for a heartbeat
+    that never comes)."""
     runner.stop()
     if isinstance(runner, MasterRunner):
+        live = len(gate.authenticated) - (1 if lost else 0)
         deadline = time.monotonic() + config.stop_timeout + 30
-        while len(finished) < config.expected_workers and time.monotonic() < deadline:
+        while len(gate.finished) < live and time.monotonic() < deadline:
             gevent.sleep(0.1)
+        for node in gate.authenticated:
+            runner.send_message("quit", None, node)
     runner.quit()
 
 

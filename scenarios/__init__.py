@@ -11,7 +11,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 SUPPORT = frozenset({"__init__", "client", "common", "distributed", "harness", "probes",
-                     "standalone"})
+                     "profile", "standalone"})
 
 
 def catalogue() -> dict[str, str]:

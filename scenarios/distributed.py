@@ -1,7 +1,9 @@
 """Master <-> worker wiring of a distributed run, behind the run key (`checker.runkey`).
 
 A worker says hello with a nonce; the master challenges it with its own; the worker proves it
-holds the run key; only then does the master send its `Setup`, sealed for that node (the
+holds the run key and sends, sealed, what it must share with the master (`scenarios.profile`:
+the scenario, the code version, its switches; a worker that differs is refused, named, and
+the run does not start); only then does the master send its `Setup`, sealed for that node (the
 runtime roles' URLs, the tenant key, the JWT secret, the tenants' passwords: never the owner's
 URL). A worker ships its history back sealed too, with every stats report and once more when
 its users have stopped, so the master's history holds exactly the operations the stats count.
@@ -26,6 +28,7 @@ from locust.runners import STATE_RUNNING, MasterRunner, WorkerRunner
 from checker import runkey
 from checker.history import HistoryWriter
 from scenarios.harness import BufferSink, Harness, Setup, attach, install_cooperative_hashing
+from scenarios.profile import differences, process_profile, scenario_name
 
 HELLO_MESSAGE = "checker_hello"
 CHALLENGE_MESSAGE = "checker_challenge"
@@ -48,6 +51,10 @@ class WorkerGate:
     refused: list[str] = field(default_factory=list)
     forged: int = 0
     """Messages from proven workers that did not open with the run key."""
+    mismatched: dict[str, list[str]] = field(default_factory=dict)
+    """Proven workers refused because they differ from the master (`scenarios.profile`)."""
+    names: dict[str, str] = field(default_factory=dict)
+    """Proven workers' history process names (w0, w1, ...) by Locust node id."""
 
 
 def serve_workers(environment: Environment, setup: Setup, sink: HistoryWriter,
@@ -58,6 +65,7 @@ def serve_workers(environment: Environment, setup: Setup, sink: HistoryWriter,
     assert isinstance(runner, MasterRunner)
     gate = WorkerGate()
     challenges: dict[str, tuple[str, str]] = {}
+    profile = process_profile(setup.scenario)
 
     def refuse(node: str, why: str) -> None:
         if node in gate.refused:
@@ -81,9 +89,19 @@ def serve_workers(environment: Environment, setup: Setup, sink: HistoryWriter,
         if pending is None or not runkey.proof_holds(key, node, *pending, given):
             refuse(node, "wrong proof of the run key")
             return
+        try:
+            theirs = runkey.unseal(key, msg.data.get("profile"), node)
+        except runkey.RunKeyError:
+            theirs = None
+        differ = differences(profile, theirs)
+        if differ:
+            gate.mismatched[node] = differ
+            refuse(node, "differs from the master: " + "; ".join(differ))
+            return
         gate.authenticated.add(node)
         # Its place among the proven workers (Locust's own index counts every peer).
         mine = setup.for_worker(len(gate.authenticated) - 1, max(expected, 1))
+        gate.names[node] = mine.process
         runner.send_message(CONFIG_MESSAGE, {"sealed": runkey.seal(key, mine.to_dict(), node)},
                             node)
 
@@ -161,7 +179,9 @@ def serve_master(environment: Environment, key: bytes | None) -> None:
 
     def on_challenge(environment: Environment, msg: Any, **_kw: Any) -> None:
         theirs = msg.data.get("nonce") if isinstance(msg.data, dict) else ""
-        runner.send_message(PROOF_MESSAGE, {"proof": runkey.proof(key, node, str(theirs), ours)})
+        mine = process_profile(scenario_name(environment))
+        runner.send_message(PROOF_MESSAGE, {"proof": runkey.proof(key, node, str(theirs), ours),
+                                            "profile": runkey.seal(key, mine, node)})
 
     def on_config(environment: Environment, msg: Any, **_kw: Any) -> None:
         try:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import locust
+import psycopg
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -35,6 +36,7 @@ from checker.profiles import DEFAULT_PROFILE, argon2_params, legacy_params
 from checker.seed import SeedSpec, hash_all, plan, write
 from scenarios.distributed import serve_master, serve_workers
 from scenarios.harness import Harness, Setup, attach, install_cooperative_hashing
+from scenarios.profile import scenario_name
 from taskhub.db import libpq_url, sqlalchemy_url
 
 log = logging.getLogger("checker.scenarios")
@@ -44,12 +46,18 @@ _installed = False
 def prepare(dsn: str, access: RuntimeAccess, scenario: str, spec: SeedSpec, seed: int,
             argon2: str, users: int, history: HistoryWriter) -> Setup:
     """Seed the database (`dsn`, its owner), write the seed's records and the `run.start`
-    header; the setup, which carries `access` (the runtime roles) and never `dsn`."""
+    header; the setup, which carries `access` (the runtime roles) and never `dsn`.
+
+    The header claims the history explains every task only when the database had none
+    before the seeding (a plain Locust run on a database an earlier run filled does not)."""
     manifest = plan(spec, seed)
     hashes = hash_all(manifest, argon2_params(argon2), legacy_params(argon2))
+    with psycopg.connect(dsn, connect_timeout=10) as conn:
+        row = conn.execute("SELECT NOT EXISTS (SELECT FROM tasks)").fetchone()
+    complete = bool(row and row[0])
     for record in write(dsn, manifest, hashes):
         history.append(record)
-    history.append(HistoryRecord.run_start("runner", time.time(), complete=True,
+    history.append(HistoryRecord.run_start("runner", time.time(), complete=complete,
                                            scenario=scenario))
     return Setup(access=access.to_dict(), scenario=scenario, seed=seed, argon2=argon2,
                  jwt_secret=secrets.token_urlsafe(48), users=users, manifest=manifest)
@@ -58,8 +66,7 @@ def prepare(dsn: str, access: RuntimeAccess, scenario: str, spec: SeedSpec, seed
 def scenario_of(environment: Environment) -> tuple[str, SeedSpec]:
     """The scenario's name and seed spec, from the module of its user classes."""
     module = sys.modules[environment.user_classes[0].__module__]
-    spec = getattr(module, "SEED", SeedSpec())
-    return module.__name__.rpartition(".")[2], spec
+    return scenario_name(environment), getattr(module, "SEED", SeedSpec())
 
 
 def _on_init(environment: Environment, **_kw: Any) -> None:

@@ -24,11 +24,12 @@ log = logging.getLogger(__name__)
 
 
 def select_provider(kind: str | None = None, dsn: str | None = None, *,
-                    keep: bool = False) -> Provider:
+                    keep: bool = False, options: dict[str, str] | None = None) -> Provider:
     """The provider for `--db KIND` / CHECKER_DB and `--dsn` / CHECKER_DSN.
 
     `auto` means: the DSN when one is given, else a container when a Docker engine answers
-    and the image is present or can be pulled, else the embedded server.
+    and the image is present or can be pulled, else the embedded server. `options`: server
+    settings for a server the checker starts (not for a DSN's).
     """
     if kind is None and dsn is not None:
         kind = "dsn"  # an explicit --dsn wins over CHECKER_DB from the environment
@@ -48,5 +49,5 @@ def select_provider(kind: str | None = None, dsn: str | None = None, *,
             raise UsageError("--db dsn needs --dsn URL (or CHECKER_DSN)")
         return DsnProvider(dsn, keep=keep)
     if kind == "container":
-        return ContainerProvider(keep=keep)
-    return EmbeddedProvider(keep=keep)
+        return ContainerProvider(keep=keep, options=options)
+    return EmbeddedProvider(keep=keep, options=options)
