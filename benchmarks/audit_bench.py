@@ -11,21 +11,29 @@ References, measured in the same run on the same server, best of the repetitions
   formats every column of every row, the least an auditor that looks at all rows pays; falls
   back to COPY TO STDOUT drained by the client when the role may not write server files).
 
+The history side gets its own figure: the ledger checks (`--only ledger`) against a history
+that explains the population exactly (a create per task, its transitions, a login per live
+session, a login and a logout per revoked one), against its reference, reading and
+validating that history file (`read_history`), which the ledger cannot do without.
+
     python benchmarks/audit_bench.py [--tasks 100000 1000000] [--db embedded] [--repeat 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
 from checker import migrate
 from checker.audit import AuditOptions, AuditResult, run_audit
-from checker.audit.synthetic import Population, populate
+from checker.audit.synthetic import Population, matching_history, populate
+from checker.history import SEED_PASSWORD, HistoryRecord, read_history, write_history
 from checker.janitor import DatabaseJanitor
 from checker.provision import select_provider
 from checker.pytest_plugin import TEST_MINIMUM
@@ -43,6 +51,28 @@ class Figures:
     copy_s: float
     audit_s: float
     audit: AuditResult
+    records: int
+    parse_s: float
+    ledger_s: float
+    ledger: AuditResult
+
+
+def sessions_history(dsn: str, at: float) -> list[HistoryRecord]:
+    """A login for every session of the population that is not expired, and a logout for
+    each of those that are revoked."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT s.id, s.user_id, u.email, s.revoked_at IS NOT NULL "
+                            "FROM auth_sessions s JOIN users u ON u.id = s.user_id "
+                            "WHERE s.expires_at > now()").fetchall()
+    records = []
+    for session, user, email, revoked in rows:
+        records.append(HistoryRecord("signin", str(user), "login", {
+            "email": email, "password_id": SEED_PASSWORD}, at, at, "ok",
+            {"user_id": str(user), "session_id": str(session)}))
+        if revoked:
+            records.append(HistoryRecord("signin", str(user), "logout",
+                                         {"session_id": str(session)}, at, at, "ok"))
+    return records
 
 
 def best(repeat: int, fn: Callable[[], object]) -> float:
@@ -93,8 +123,21 @@ def measure(janitor: DatabaseJanitor, tasks: int, repeat: int) -> Figures:
         audit_s = best(repeat, lambda: results.append(run_audit(url, options=options)))
         audit = min(results, key=lambda r: r.duration)
         assert audit.ok, audit.summary()
+        population = Population(users=max(1, tasks // 100), tasks=tasks)
+        start = time.time() - 7200
+        records = [*matching_history(population, start=start),
+                   *sessions_history(dsn, start + 1)]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "history.jsonl"
+            write_history(path, records)
+            parse_s = best(repeat, lambda: read_history(path))
+        ledgers: list[AuditResult] = []
+        ledger_s = best(repeat, lambda: ledgers.append(
+            run_audit(url, records, only="ledger", options=options)))
+        ledger = min(ledgers, key=lambda r: r.duration)
+        assert ledger.ok, ledger.summary()
         return Figures(tasks, int(events[0]) if events else 0, seed_s, count_s, copy_s,
-                       audit_s, audit)
+                       audit_s, audit, len(records), parse_s, ledger_s, ledger)
 
 
 def report(fig: Figures) -> None:
@@ -105,6 +148,12 @@ def report(fig: Figures) -> None:
           f"audit / count {fig.audit_s / fig.count_s:6.2f}x")
     slowest = sorted(fig.audit.checks, key=lambda c: c.duration, reverse=True)[:4]
     print("  slowest checks: " + ", ".join(f"{c.name} {c.duration:.3f} s" for c in slowest))
+    print(f"  history of {fig.records:,} records: read {fig.parse_s:7.3f} s   ledger "
+          f"{fig.ledger_s:7.3f} s ({len(fig.ledger.checks)} checks, all pass)   "
+          f"ledger / read {fig.ledger_s / fig.parse_s:6.2f}x")
+    slowest = sorted(fig.ledger.checks, key=lambda c: c.duration, reverse=True)[:3]
+    print("  slowest ledger checks: " + ", ".join(f"{c.name} {c.duration:.3f} s"
+                                                 for c in slowest))
 
 
 def main() -> None:
@@ -127,7 +176,8 @@ def main() -> None:
         size = last.tasks / first.tasks
         print(f"\ngrowth {first.tasks:,} -> {last.tasks:,} tasks ({size:.0f}x the data): "
               f"audit {last.audit_s / first.audit_s:.1f}x, copy {last.copy_s / first.copy_s:.1f}x,"
-              f" count {last.count_s / first.count_s:.1f}x")
+              f" count {last.count_s / first.count_s:.1f}x; ledger "
+              f"{last.ledger_s / first.ledger_s:.1f}x, read {last.parse_s / first.parse_s:.1f}x")
 
 
 if __name__ == "__main__":

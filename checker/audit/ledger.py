@@ -74,7 +74,8 @@ def _creators(records: Sequence[HistoryRecord]) -> dict[str, str | None]:
             if r.op == "task.create" and r.observed.get("task_id")}
 
 
-def _record(r: HistoryRecord, **extra: Any) -> dict[str, Any]:
+def brief(r: HistoryRecord, **extra: Any) -> dict[str, Any]:
+    """A record as a check's sample shows it: who, what, when (and `extra`)."""
     return {"process": r.process, "tenant": r.tenant, "op": r.op, "start": r.start,
             "end": r.end, **extra}
 
@@ -94,11 +95,11 @@ def acknowledged_creates_persist(ctx: AuditContext) -> Finding:
         task = str(r.observed["task_id"])
         if task in owners:
             if owners[task] != r.tenant:
-                bad.append(_record(r, task_id=task, problem="owned by " + owners[task]))
+                bad.append(brief(r, task_id=task, problem="owned by " + owners[task]))
         elif deletions.explain(task, r.tenant):
             explained += 1
         else:
-            bad.append(_record(r, task_id=task, problem="missing"))
+            bad.append(brief(r, task_id=task, problem="missing"))
     unknown = sum(1 for r in creates if r.outcome == "unknown")
     return Finding(len(bad), sample(bad, ctx.options),
                    {"acknowledged": len(acked), "explained_by_delete": explained,
@@ -135,7 +136,7 @@ def acknowledged_transitions_persist(ctx: AuditContext) -> Finding:
         if not row["task_exists"] and deletions.explain(t.task_id, owner):
             explained += 1
             continue
-        bad.append(_record(t.record, task_id=t.task_id, transition=f"{t.from_status}->"
+        bad.append(brief(t.record, task_id=t.task_id, transition=f"{t.from_status}->"
                            f"{t.to_status}", task_exists=row["task_exists"]))
     return Finding(len(bad), sample(bad, ctx.options),
                    {"acknowledged": len(acked), "explained_by_delete": explained,
@@ -155,9 +156,9 @@ def acknowledged_deletes_persist(ctx: AuditContext) -> Finding:
                if r.op == "user.delete" and (r.args.get("user_id") or r.tenant)}
     live_tasks = _owners(ctx, "tasks", list(task_of.values()))
     live_users = _owners(ctx, "users", list(user_of.values()))
-    bad = [_record(r, task_id=task_of[id(r)]) for r in acked
+    bad = [brief(r, task_id=task_of[id(r)]) for r in acked
            if task_of.get(id(r)) in live_tasks]
-    bad += [_record(r, user_id=user_of[id(r)]) for r in acked
+    bad += [brief(r, user_id=user_of[id(r)]) for r in acked
             if user_of.get(id(r)) in live_users]
     unknown = sum(1 for r in deletes if r.outcome == "unknown")
     return Finding(len(bad), sample(bad, ctx.options),
@@ -214,7 +215,7 @@ def single_winner(ctx: AuditContext) -> Finding:
         if t.record.outcome == "ok" and all(w.record is not t.record for w in won):
             won.append(t)
     bad = [{"task_id": task, "from_status": from_status,
-            "winners": [_record(t.record, to_status=t.to_status) for t in won]}
+            "winners": [brief(t.record, to_status=t.to_status) for t in won]}
            for (task, from_status), won in winners.items() if len(won) > 1]
     return Finding(len(bad), sample(bad, ctx.options),
                    {"transitions": len(attempted), "unknown": _unknown(attempted)})

@@ -17,7 +17,7 @@ from typing import Any
 
 from checker.audit.check import Family
 from checker.audit.context import AuditContext, sample
-from checker.audit.ledger import MAY_HAVE_HAPPENED, Deletions
+from checker.audit.ledger import MAY_HAVE_HAPPENED, Deletions, brief
 from checker.audit.result import Finding
 from checker.history import SEED_PASSWORD, WRONG_PASSWORD, HistoryRecord
 
@@ -26,10 +26,6 @@ family = Family("ledger")
 CREDENTIAL_CHANGES = ("password.change", "password.temporary")
 REFUSED_CREDENTIALS = "InvalidCredentials"
 """How a recorded error names a refused email/password pair (`scenarios.client`)."""
-
-
-def _brief(r: HistoryRecord, **extra: Any) -> dict[str, Any]:
-    return {"process": r.process, "op": r.op, "start": r.start, "end": r.end, **extra}
 
 
 def _user_of(r: HistoryRecord) -> str | None:
@@ -63,9 +59,9 @@ def acknowledged_registrations_persist(ctx: AuditContext) -> Finding:
             if user in deleted:
                 explained += 1
             else:
-                bad.append(_brief(r, user_id=user, problem="missing"))
+                bad.append(brief(r, user_id=user, problem="missing"))
         elif row["email"] != str(r.args.get("email", "")).strip().lower():
-            bad.append(_brief(r, user_id=user, problem="email differs"))
+            bad.append(brief(r, user_id=user, problem="email differs"))
     return Finding(len(bad), sample(bad, ctx.options),
                    {"acknowledged": len(acked), "explained_by_delete": explained,
                     "unknown": sum(1 for r in registers if r.outcome == "unknown")})
@@ -97,13 +93,13 @@ def acknowledged_sessions_persist(ctx: AuditContext) -> Finding:
             if user in deleted:
                 explained += 1
                 continue
-            bad.append(_brief(r, session_id=session, problem="missing"))
+            bad.append(brief(r, session_id=session, problem="missing"))
         elif str(row["user_id"]) != user:
-            bad.append(_brief(r, session_id=session, problem=f"belongs to {row['user_id']}"))
+            bad.append(brief(r, session_id=session, problem=f"belongs to {row['user_id']}"))
         elif row["revoked"] and session not in logged_out and user not in unnamed_logouts \
                 and not any(
                 c.end + skew >= r.start for c in changes.get(user, ())):
-            bad.append(_brief(r, session_id=session,
+            bad.append(brief(r, session_id=session,
                               problem="revoked without a logout or a password change"))
     return Finding(len(bad), sample(bad, ctx.options),
                    {"acknowledged": len(logins), "explained_by_delete": explained})
@@ -125,9 +121,9 @@ def acknowledged_logouts_persist(ctx: AuditContext) -> Finding:
         row = sessions.get(session)
         if row is None:
             if _user_of(r) not in deleted:
-                bad.append(_brief(r, session_id=session, problem="missing"))
+                bad.append(brief(r, session_id=session, problem="missing"))
         elif not row["revoked"]:
-            bad.append(_brief(r, session_id=session, problem="still live"))
+            bad.append(brief(r, session_id=session, problem="still live"))
     return Finding(len(bad), sample(bad, ctx.options),
                    {"acknowledged": len(acked),
                     "unchecked_without_session_id": sum(
@@ -187,7 +183,7 @@ def password_changes_take_effect(ctx: AuditContext) -> Finding:
     for change, login in earlier:
         row = sessions.get(str(_session_of(login)))
         if row is not None and not row["revoked"]:
-            bad.append(_brief(change, user_id=_user_of(change), session_id=_session_of(login),
+            bad.append(brief(change, user_id=_user_of(change), session_id=_session_of(login),
                               problem="a session from before it is live"))
     temporary_uses: dict[tuple[str, str], list[HistoryRecord]] = defaultdict(list)
     for user, attempts in logins.items():
@@ -196,7 +192,7 @@ def password_changes_take_effect(ctx: AuditContext) -> Finding:
             if not isinstance(label, str):
                 continue
             if login.outcome == "ok" and label == WRONG_PASSWORD:
-                bad.append(_brief(login, user_id=user, problem="a wrong password signed in"))
+                bad.append(brief(login, user_id=user, problem="a wrong password signed in"))
                 continue
             installer = installers.get((user, label),
                                        BEFORE_THE_RUN if label == SEED_PASSWORD else None)
@@ -207,19 +203,19 @@ def password_changes_take_effect(ctx: AuditContext) -> Finding:
                                  if installer.end + skew < c.start
                                  and c.end + skew < login.start), None)
                 if replaced is not None:
-                    bad.append(_brief(login, user_id=user, replaced_by=_brief(replaced),
+                    bad.append(brief(login, user_id=user, replaced_by=brief(replaced),
                                       problem="a replaced password signed in"))
                 temporary_uses[(user, label)].append(login)
             elif (str(login.error or "").startswith(REFUSED_CREDENTIALS)
                   and user not in deleted
                   and _current_at(installer, login, changes.get(user, ()), skew)):
-                bad.append(_brief(login, user_id=user,
+                bad.append(brief(login, user_id=user,
                                   problem="the current password was refused"))
     temporaries = {(user, str(c.observed["password_id"])) for user, cs in changes.items()
                    for c in cs if c.op == "password.temporary" and c.observed.get("password_id")}
     for key, uses in temporary_uses.items():
         if key in temporaries and len(uses) > 1:
-            bad.append(_brief(uses[1], user_id=key[0], uses=len(uses),
+            bad.append(brief(uses[1], user_id=key[0], uses=len(uses),
                               problem="a temporary password signed in more than once"))
     return Finding(len(bad), sample(bad, ctx.options),
                    {"acknowledged_changes": sum(map(len, acked_changes.values())),

@@ -16,22 +16,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from checker.audit.check import Family
 from checker.audit.context import AuditContext, sample
+from checker.audit.ledger import MAY_HAVE_HAPPENED, brief
 from checker.audit.result import Finding
 from checker.history import HistoryRecord, digest
 
 family = Family("ledger")
 
-MAY_HAVE_HAPPENED = frozenset({"ok", "unknown"})
 
 
-@dataclass(frozen=True)
-class Write:
-    """One write of one field of one task."""
+class Write(NamedTuple):
+    """One write of one field of one task (a tuple: there is one per field a create or an
+    edit set, millions in a long run)."""
 
     value: str  # the digest
     record: HistoryRecord
@@ -41,7 +40,8 @@ def field_writes(records: Sequence[HistoryRecord]) -> dict[tuple[str, str], list
     """(task id, field) -> the writes of it that may have happened."""
     writes: dict[tuple[str, str], list[Write]] = defaultdict(list)
     for r in records:
-        if r.outcome not in MAY_HAVE_HAPPENED or not isinstance(r.args.get("wrote"), dict):
+        wrote = r.args.get("wrote")
+        if r.outcome not in MAY_HAVE_HAPPENED or not isinstance(wrote, dict):
             continue
         if r.op == "task.create" and r.observed.get("task_id"):
             task = str(r.observed["task_id"])
@@ -49,7 +49,7 @@ def field_writes(records: Sequence[HistoryRecord]) -> dict[tuple[str, str], list
             task = str(r.args["task_id"])
         else:
             continue
-        for name, value in r.args["wrote"].items():
+        for name, value in wrote.items():
             writes[(task, name)].append(Write(value, r))
     return writes
 
@@ -57,6 +57,8 @@ def field_writes(records: Sequence[HistoryRecord]) -> dict[tuple[str, str], list
 def possible_finals(writes: Sequence[Write], skew: float = 0.0) -> set[str] | None:
     """The values the field may hold now, or None when the history cannot tell (no
     acknowledged write). `skew`: how far two records' clocks may disagree."""
+    if len(writes) == 1:  # most fields: written once, by the create
+        return {writes[0].value} if writes[0].record.outcome == "ok" else None
     acked = [w.record.start for w in writes if w.record.outcome == "ok"]
     if not acked:
         return None
@@ -79,7 +81,7 @@ def acknowledged_edits_persist(ctx: AuditContext) -> Finding:
     current = {str(row["id"]): row for row in rows}
     bad: list[dict[str, Any]] = []
     checked = unchecked = 0
-    for (task, name), field_log in sorted(writes.items(), key=lambda item: item[0]):
+    for (task, name), field_log in writes.items():  # in the history's order
         row = current.get(task)
         finals = possible_finals(field_log, ctx.options.history_skew)
         if row is None or finals is None:
@@ -89,10 +91,8 @@ def acknowledged_edits_persist(ctx: AuditContext) -> Finding:
         if digest(row[name]) not in finals:
             last = max((w for w in field_log if w.record.outcome == "ok"),
                        key=lambda w: w.record.end)
-            bad.append({"task_id": task, "field": name, "last_acknowledged": {
-                "process": last.record.process, "op": last.record.op,
-                "start": last.record.start, "end": last.record.end},
-                "writes": len(field_log)})
+            bad.append({"task_id": task, "field": name,
+                        "last_acknowledged": brief(last.record), "writes": len(field_log)})
     return Finding(len(bad), sample(bad, ctx.options),
                    {"fields_checked": checked, "fields_unchecked": unchecked,
                     "writes": sum(map(len, writes.values()))})

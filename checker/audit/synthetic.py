@@ -1,7 +1,8 @@
 """A valid, busy database generated set-based: what a clean audit must pass.
 
 Used by the tests (a clean database passes every check) and by the benchmark (100k and 1M
-tasks). Everything is one `INSERT ... SELECT generate_series(...)` per table, run as the owner.
+tasks), with `matching_history`, the history that explains it. Everything is one
+`INSERT ... SELECT generate_series(...)` per table, run as the owner.
 Ids are derived from the row number (`md5('t' || i)::uuid`), so a test can name a row.
 
 Shape: user `i` owns tasks `i, i + users, i + 2 * users, ...`; task `i` ends in status
@@ -19,6 +20,8 @@ import uuid
 from dataclasses import dataclass
 
 import psycopg
+
+from checker.history import HistoryRecord, digest
 
 STATUS_CYCLE = ("pending", "processing", "processing", "completed", "completed",
                 "completed", "completed", "completed", "failed", "failed")
@@ -124,3 +127,41 @@ def populate(conn: psycopg.Connection[tuple[object, ...]], population: Populatio
         conn.execute(statement, params)
     for step in (1, 2, 3):
         conn.execute(_EVENTS, {**params, "step": step})
+
+
+def matching_history(population: Population, *, start: float,
+                     complete: bool = True) -> list[HistoryRecord]:
+    """A history that explains a freshly populated database exactly: a run.start at `start`,
+    one ok create per task by its owner (with what it wrote), and the ok transitions (claims
+    by a worker for every third task) that led each task to its status."""
+    t = start
+    records = [HistoryRecord.run_start("runner", t, complete=complete, scenario="synthetic")]
+    for i in range(1, population.tasks + 1):
+        tid, tenant = str(task_id(i)), str(task_owner(i, population))
+        t += 0.001
+        records.append(HistoryRecord(f"client-{tenant[:4]}", tenant, "task.create",
+                                     {"title": f"task {i}", "wrote": {
+                                         "title": digest(f"task {i}"),
+                                         "payload": digest({"n": i})}},
+                                     t, t + 0.0005, "ok",
+                                     {"task_id": tid, "owner_ids": [tenant]}))
+        status = final_status(i)
+        if status == "pending":
+            continue
+        if i % 3 == 0:
+            records.append(HistoryRecord("worker-1", None, "task.claim", {"n": 1}, t, t, "ok",
+                                         {"task_ids": [tid]}))
+        else:
+            records.append(transition_record(i, "pending", "processing", at=t))
+        if status in ("completed", "failed"):
+            records.append(transition_record(i, "processing", status, at=t))
+    return records
+
+
+def transition_record(i: int, from_status: str, to_status: str, *, at: float,
+                      outcome: str = "ok", process: str = "worker-1") -> HistoryRecord:
+    """A worker's transition record of task i."""
+    return HistoryRecord(process, None, "task.transition",
+                         {"task_id": str(task_id(i)), "from_status": from_status,
+                          "to_status": to_status}, at, at, outcome,  # type: ignore[arg-type]
+                         {"task_ids": [str(task_id(i))]} if outcome == "ok" else {})

@@ -12,8 +12,13 @@ import psycopg
 from sqlalchemy import URL
 
 from checker.audit import AuditOptions, AuditResult, run_audit
-from checker.audit.synthetic import Population, final_status, populate, task_id, task_owner
-from checker.history import HistoryRecord, digest
+from checker.audit.synthetic import (
+    Population,
+    matching_history,
+    populate,
+    transition_record,
+)
+from checker.history import HistoryRecord
 from checker.pytest_plugin import TEST_MINIMUM
 from taskhub.db import libpq_url
 
@@ -61,39 +66,14 @@ def sampled(result: AuditResult, name: str, key: str) -> list[Any]:
 
 def full_history(population: Population = SMALL, *, start: float | None = None,
                  complete: bool = True) -> list[HistoryRecord]:
-    """A history that explains a freshly seeded population exactly: a run.start, one ok
-    create per task by its owner, and the ok transitions (claims by a worker for every third
-    task) that led each task to its status."""
-    t = start if start is not None else time.time() - 7200
-    records = [HistoryRecord.run_start("runner", t, complete=complete, scenario="synthetic")]
-    for i in range(1, population.tasks + 1):
-        tid, tenant = str(task_id(i)), str(task_owner(i, population))
-        t += 0.001
-        records.append(HistoryRecord(f"client-{tenant[:4]}", tenant, "task.create",
-                                     {"title": f"task {i}", "wrote": {
-                                         "title": digest(f"task {i}"),
-                                         "payload": digest({"n": i})}},
-                                     t, t + 0.0005, "ok",
-                                     {"task_id": tid, "owner_ids": [tenant]}))
-        status = final_status(i)
-        if status == "pending":
-            continue
-        if i % 3 == 0:
-            records.append(HistoryRecord("worker-1", None, "task.claim", {"n": 1}, t, t, "ok",
-                                         {"task_ids": [tid]}))
-        else:
-            records.append(transition(i, "pending", "processing", population, at=t))
-        if status in ("completed", "failed"):
-            records.append(transition(i, "processing", status, population, at=t))
-    return records
+    """`checker.audit.synthetic.matching_history` of SMALL (by default) two hours ago."""
+    return matching_history(population, start=start if start is not None else
+                            time.time() - 7200, complete=complete)
 
 
 def transition(i: int, from_status: str, to_status: str, population: Population = SMALL, *,
                outcome: str = "ok", at: float | None = None,
                process: str = "worker-1") -> HistoryRecord:
     """A worker's transition record of task i."""
-    t = at if at is not None else time.time()
-    return HistoryRecord(process, None, "task.transition",
-                         {"task_id": str(task_id(i)), "from_status": from_status,
-                          "to_status": to_status}, t, t, outcome,  # type: ignore[arg-type]
-                         {"task_ids": [str(task_id(i))]} if outcome == "ok" else {})
+    return transition_record(i, from_status, to_status, outcome=outcome,
+                             at=at if at is not None else time.time(), process=process)

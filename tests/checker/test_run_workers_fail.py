@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -124,3 +125,40 @@ def test_remote_workers_exit_when_the_master_is_done(pg_server: Server,
     finally:
         worker.kill()
         worker.wait()
+
+
+def local_workers(parent: int) -> list[int]:
+    """Pids of the `locust --worker` processes started by `parent`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat[1]) == parent and "--worker" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_local_worker_killed_mid_run_is_named(pg_server: Server, tmp_path: Path) -> None:
+    run = master(pg_server, tmp_path, free_port(), "--workers", "2", "--duration", "60s")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not both_report(tmp_path):
+            time.sleep(0.2)
+        [first, *_] = sorted(local_workers(run.pid))
+        os.kill(first, signal.SIGKILL)
+        code, _out, err = finish(run)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert code == 1, err[-3000:]
+    [folder] = tmp_path.glob("*-transitions")
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["duration_s"] < 60
+    assert re.fullmatch(r"local worker [12] exited with code -9 mid-run",
+                        summary["parameters"]["lost_worker"])
