@@ -23,7 +23,7 @@ from checker.audit.options import MIN_ARGON2_ENV, OWASP_MINIMUM
 from checker.audit.render import print_result, to_json
 from checker.cooperative import require_cooperative
 from checker.database import migrated_database
-from checker.errors import CheckerError, InfrastructureError, UsageError
+from checker.errors import CheckerError, InfrastructureError, UsageError, first_line
 from checker.provision import KINDS, select_provider
 from checker.provision.dsn import describe, parse_dsn
 from checker.runconfig import RunConfig, new_seed
@@ -67,10 +67,13 @@ def audit(
     = 5,
     isolation_tenants: Annotated[int, typer.Option(
         help="Tenants the isolation probe impersonates (0: all).", min=0)] = 1000,
+    history_skew: Annotated[float, typer.Option(
+        help="Seconds the clocks of the history's processes may disagree (remote workers).",
+        min=0)] = 0.0,
 ) -> None:
     """Prove or refute a database's consistency: exit 0 clean, 1 on any violation."""
     options = AuditOptions(samples=samples, min_argon2=Argon2Minimum.parse(min_argon2),
-                           isolation_tenants=isolation_tenants)
+                           isolation_tenants=isolation_tenants, history_skew=history_skew)
     result = run_audit(parse_dsn(dsn), history, only, options=options)
     if as_json:
         print(to_json(result))
@@ -113,9 +116,9 @@ WebPortOption = Annotated[int, typer.Option("--web-port", help="Port of Locust's
 @app.command("scenarios")
 def list_scenarios() -> None:
     """List the load scenarios, one line each."""
-    import scenarios
+    from checker.load.catalogue import catalogue
 
-    for name, line in scenarios.catalogue().items():
+    for name, line in catalogue().items():
         print(f"{name:<12} {line}")
 
 
@@ -203,13 +206,11 @@ def _run_config(scenario: str, users: int, spawn_rate: float, duration: str | No
                 tasks_per_tenant: int | None, stop_timeout: str, remote_workers: int,
                 master_bind: str, master_port: int, ui: bool, web_port: int) -> RunConfig:
     """Validate everything before any server starts (UsageError: exit 2)."""
-    import scenarios
     from checker.durations import parse_duration
+    from checker.load.catalogue import require
     from checker.profiles import argon2_params
 
-    known = scenarios.catalogue()
-    if scenario not in known:
-        raise UsageError(f"unknown scenario {scenario!r}: choose one of {', '.join(known)}")
+    require(scenario)
     argon2_params(argon2)
     for name, value, low in (("--users", users, 1), ("--workers", workers, 0),
                              ("--remote-workers", remote_workers, 0),
@@ -242,7 +243,7 @@ def _load(config: RunConfig, db: str | None, dsn: str | None, keep: bool, report
     folder, summary = execute(config, db=db, dsn=dsn, keep=keep, report_root=report_dir,
                               thresholds=Thresholds(max_fail_ratio, p95_ms))
     print_summary(summary, folder)
-    if not summary["ok"]:
+    if not summary.ok:
         raise typer.Exit(1)
 
 
@@ -364,8 +365,8 @@ def _reachable(url: URL) -> None:
     try:
         psycopg.connect(libpq_url(url), connect_timeout=10).close()
     except psycopg.Error as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InfrastructureError(f"cannot connect to {describe(url)}: {reason}") from None
+        raise InfrastructureError(f"cannot connect to {describe(url)}: {first_line(exc)}") \
+            from None
 
 
 def _terminate(_signum: int, _frame: object) -> NoReturn:

@@ -3,7 +3,7 @@
 psycopg 3 picks its wait function when it is imported: after gevent has patched `select` it
 cooperates with greenlets, before that it silently blocks the whole loop (`wait_c`). The CLI
 imports psycopg at import time, so `run` and `explore` patch here, before `checker.cli` is
-imported; every other command stays unpatched. `checker.runner` refuses to start otherwise.
+imported; every other command stays unpatched. `checker.load.runner` refuses to start otherwise.
 """
 
 from __future__ import annotations

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its class name when it has none): what a
+    one-line error shows of a driver's or a library's multi-line text."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class CheckerError(Exception):
     """A failure explained in one line; `exit_code` is what the CLI exits with."""
 

@@ -32,7 +32,8 @@ Operations and their fields (ids are UUID strings; statuses are taskhub's four):
 the value itself. A `password_id` is an opaque label the client gives each password it knows
 (`seed` for a seeded account's, `wrong` for one it knows to be wrong, else a fresh random
 label per password), never the password or anything derived from it: the ledger uses it to
-tell a login with a replaced password from one with the current password.
+tell a login with a replaced password from one with the current password. Every id is a UUID
+in canonical text (lower case, with dashes).
 
 `observed.task_ids` / `owner_ids` list every row the client saw and the owner (`user_id`) each
 row carried. A tenant-scoped record has `tenant` set; worker records have `tenant` null.
@@ -164,13 +165,15 @@ class HistoryRecord:
 
 
 def _is_uuid(value: object) -> bool:
+    """A UUID in its canonical text (lower case, dashed): the checks compare ids as text with
+    what PostgreSQL returns, so `{...}`, upper case or `urn:uuid:` forms are refused rather
+    than silently never matching."""
     if not isinstance(value, str):
         return False
     try:
-        uuid.UUID(value)
+        return str(uuid.UUID(value)) == value
     except ValueError:
         return False
-    return True
 
 
 def _problem(record: HistoryRecord) -> str | None:
@@ -210,6 +213,10 @@ def _problem(record: HistoryRecord) -> str | None:
         label = record.args.get(name, record.observed.get(name))
         if label is not None and not (isinstance(label, str) and 0 < len(label) <= 64):
             return f"{name} must be a label of 1 to 64 characters"
+    for name in ("task_id", "user_id", "session_id"):
+        value = record.observed.get(name)
+        if value is not None and not _is_uuid(value):
+            return f"observed.{name} must be a UUID"
     for name in _ID_LISTS:
         value = record.observed.get(name)
         if value is not None and not (isinstance(value, list) and all(map(_is_uuid, value))):

@@ -18,7 +18,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import URL, pool
 from sqlalchemy.exc import DBAPIError
 
-from checker.errors import MigrationError, UsageError
+from checker.errors import MigrationError, UsageError, first_line
 from taskhub.db import make_engine
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def _explained(*, offline: bool = False) -> Iterator[None]:
         message = getattr(diag, "message_primary", None) or str(exc.orig).splitlines()[0]
         raise MigrationError(message) from None
     except CommandError as exc:
-        message = (str(exc).strip().splitlines() or ["CommandError"])[0]
+        message = first_line(exc)
         if offline or isinstance(exc.__cause__, RevisionError):
             raise UsageError(f"bad revision: {message}") from None
         raise MigrationError(message) from None

@@ -20,20 +20,23 @@ from checker.faults.control import control_for
 from checker.faults.injector import Injector
 from checker.faults.summary import fault_problems, faults_section
 from checker.history import read_history
+from checker.load.result import LoadResult
+from checker.load.runner import run_load
+from checker.load.scenario import load as load_scenario
 from checker.profiles import argon2_params, audit_minimum
 from checker.provision import select_provider
 from checker.report.figures import figures
-from checker.report.summary import FILES, Thresholds, build
+from checker.report.summary import FILES, RunSummary, Thresholds, build
 from checker.runconfig import RunConfig
-from checker.runner import LoadResult, run_load
 from taskhub.db import libpq_url
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
-            report_root: Path, thresholds: Thresholds) -> tuple[Path, dict[str, Any]]:
+            report_root: Path, thresholds: Thresholds) -> tuple[Path, RunSummary]:
     """Run the scenario on a fresh migrated database and write its report folder."""
+    scenario = load_scenario(config.scenario)
     processes = config.expected_workers or 1
     provider = select_provider(db, dsn, keep=keep,
                                options=capacity.server_options(config.users, processes))
@@ -49,12 +52,13 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
         if config.faults:
             injector = Injector(config.faults, url, control)
             err.print("faults: " + "; ".join(f.describe() for f in config.faults))
-        load = run_load(config, url, database.access, history, folder, injector)
+        load = run_load(scenario, config, url, database.access, history, folder, injector)
         err.print("load stopped; auditing")
         # A lost worker's operations since its last report are missing from the history:
         # the ledger would blame the system under test for them, so only the database's own
         # checks run, and the run fails naming the worker.
-        audit = run_audit(database.url, None if load.lost_worker else history,
+        records = read_history(history)  # once: the audit, the figures, the faults
+        audit = run_audit(database.url, None if load.lost_worker else records,
                           options=AuditOptions(min_argon2=audit_minimum(config.argon2)))
         version = _server_version(url)
         if keep:
@@ -62,22 +66,15 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
             hint = database.server.stop_hint or f"DROP DATABASE {name} WITH (FORCE); " \
                                                 f"DROP ROLE {name}_app, {name}_worker"
             err.print(f"kept running: {url}\nstop it with: {hint}")
-    records = read_history(history)
     figs = figures(records)
+    faults = broken = None
+    if injector is not None:
+        faults = faults_section(config.faults, injector.records, records, load.started)
+        broken = fault_problems(faults)
     summary = build(config, _parameters(config, load, provider.name,
                                         str(database.url.database)),
-                    load, figs, audit, thresholds, version)
-    if load.lost_worker:
-        summary["problems"].insert(0, f"{load.lost_worker}: its operations since its last "
-                                      "report are not in the history, so the ledger checks "
-                                      "were not run")
-        summary["ok"] = False
-    if injector is not None:
-        summary["faults"] = faults_section(config.faults, injector.records, records,
-                                            load.started)
-        broken = fault_problems(summary["faults"])
-        summary["problems"] += broken
-        summary["ok"] = summary["ok"] and not broken
+                    load, figs, audit, thresholds, version, faults=faults,
+                    fault_problems=broken)
     report.write(folder, summary, figs, load.locust_html)
     return folder, summary
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from locust import task
 
+from checker.load.harness import Credential
+from checker.load.scenario import Scenario
+from checker.load.users import TaskhubUser, TenantUser, WorkerUser
 from checker.seed import SeedSpec, SeedTenant, strong_password
-from scenarios.common import TaskhubUser, TenantUser, WorkerUser
-from scenarios.harness import Credential
 from taskhub import users
 
 SEED = SeedSpec(tenants=6, tasks_per_tenant=20)
@@ -85,3 +86,6 @@ class QueueWorker(WorkerUser):
     def claim_and_finish(self) -> None:
         """One claim, then a transition per claimed task."""
         self.work_queue(n=2, work=0.005)
+
+
+SCENARIO = Scenario.define(__name__, __doc__, SEED, Churner, QueueWorker)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import gevent
 from locust import task
 
+from checker.load.probes import probe_once
+from checker.load.scenario import Scenario
+from checker.load.users import TaskhubUser, TenantUser, WorkerUser
 from checker.seed import SeedSpec
-from scenarios.common import TaskhubUser, TenantUser, WorkerUser
-from scenarios.probes import probe_once
 
 SEED = SeedSpec(tenants=20, tasks_per_tenant=20, legacy_share=0.25, contested=100)
 
@@ -111,3 +112,6 @@ class Editor(TenantUser):
             gevent.joinall(tabs)
         finally:  # stopped meanwhile: each tab records its call as interrupted (unknown)
             gevent.killall(tabs)
+
+
+SCENARIO = Scenario.define(__name__, __doc__, SEED, Tenant, QueueWorker, Racer, SignIn, Editor)

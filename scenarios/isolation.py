@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from locust import task
 
+from checker.load.probes import probe_once
+from checker.load.scenario import Scenario
+from checker.load.users import TenantUser
 from checker.seed import SeedSpec
-from scenarios.common import TenantUser
-from scenarios.probes import probe_once
 
 SEED = SeedSpec(tenants=12, tasks_per_tenant=10)
 
@@ -48,3 +49,6 @@ class Tenant(TenantUser):
         """Read one of its tasks."""
         if (task_id := self.own_task()) is not None:
             self.read(task_id)
+
+
+SCENARIO = Scenario.define(__name__, __doc__, SEED, Intruder, Tenant)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from locust import task
 
+from checker.load.scenario import Scenario
+from checker.load.users import TenantUser, WorkerUser
 from checker.seed import SeedSpec
-from scenarios.common import TenantUser, WorkerUser
 from taskhub.lifecycle import Status
 
 SEED = SeedSpec(tenants=10, tasks_per_tenant=5)
@@ -61,3 +62,6 @@ class QueueWorker(WorkerUser):
     def claim_work_finish(self) -> None:
         """Claim, work, finish."""
         self.work_queue(n=1, work=0.02)
+
+
+SCENARIO = Scenario.define(__name__, __doc__, SEED, Owner, QueueWorker)

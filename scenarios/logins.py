@@ -17,9 +17,10 @@ from contextlib import contextmanager
 from locust import task
 
 from checker.history import WRONG_PASSWORD
+from checker.load.harness import Credential, new_label
+from checker.load.scenario import Scenario
+from checker.load.users import TenantUser
 from checker.seed import SeedSpec, SeedTenant, strong_password
-from scenarios.common import TenantUser
-from scenarios.harness import Credential, new_label
 from taskhub import auth
 from taskhub.principal import Principal
 
@@ -153,4 +154,10 @@ class Rotator(UnsignedTenant):
                              tenant=account.user_id)
         if done.ok:
             h.passwords[account.user_id] = new
+            # The replaced password (a temporary one included) must now be refused: the
+            # ledger holds this login to it (`ledger.password_changes_take_effect`).
+            self.sign_in(old)
         self.principal = None
+
+
+SCENARIO = Scenario.define(__name__, __doc__, SEED, SignIn, Rotator)

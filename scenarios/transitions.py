@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from locust import task
 
+from checker.load.scenario import Scenario
+from checker.load.users import TenantUser, WorkerUser
 from checker.seed import SeedSpec
-from scenarios.common import TenantUser, WorkerUser
 
 SEED = SeedSpec(tenants=10, tasks_per_tenant=60, contested=300)
 
@@ -49,3 +50,6 @@ class Producer(TenantUser):
         """Create a task."""
         self.create("job")
         self.pause(0.01)
+
+
+SCENARIO = Scenario.define(__name__, __doc__, SEED, QueueWorker, Racer, Producer)

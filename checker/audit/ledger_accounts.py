@@ -9,6 +9,7 @@ Which password a login used is the client's opaque `password_id` label (`checker
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -20,12 +21,26 @@ from checker.audit.context import AuditContext, sample
 from checker.audit.ledger import MAY_HAVE_HAPPENED, Deletions, brief
 from checker.audit.result import Finding
 from checker.history import SEED_PASSWORD, WRONG_PASSWORD, HistoryRecord
+from taskhub.errors import AuthError, TaskhubError
+from taskhub.users import normalise_email
 
 family = Family("ledger")
 
+
+def _subclasses(cls: type[Exception]) -> list[type[Exception]]:
+    found: list[type[Exception]] = []
+    direct: type[Exception]
+    for direct in cls.__subclasses__():
+        found += [direct, *_subclasses(direct)]
+    return found
+
+
 CREDENTIAL_CHANGES = ("password.change", "password.temporary")
 REFUSED_CREDENTIALS = "InvalidCredentials"
-"""How a recorded error names a refused email/password pair (`scenarios.client`)."""
+"""How a recorded error names a refused email/password pair (`checker.load.recorder`)."""
+_AUTH: list[type[Exception]] = [AuthError, *_subclasses(AuthError)]
+AUTH_ERRORS = tuple(sorted(cls.__name__ for cls in _AUTH))
+"""Every authentication refusal, as a recorded error names it."""
 
 
 def _user_of(r: HistoryRecord) -> str | None:
@@ -60,7 +75,7 @@ def acknowledged_registrations_persist(ctx: AuditContext) -> Finding:
                 explained += 1
             else:
                 bad.append(brief(r, user_id=user, problem="missing"))
-        elif row["email"] != str(r.args.get("email", "")).strip().lower():
+        elif row["email"] != _normal_email(r.args.get("email")):
             bad.append(brief(r, user_id=user, problem="email differs"))
     return Finding(len(bad), sample(bad, ctx.options),
                    {"acknowledged": len(acked), "explained_by_delete": explained,
@@ -94,6 +109,8 @@ def acknowledged_sessions_persist(ctx: AuditContext) -> Finding:
                 explained += 1
                 continue
             bad.append(brief(r, session_id=session, problem="missing"))
+        elif r.tenant and user != r.tenant:
+            bad.append(brief(r, session_id=session, problem=f"signed in as {user}"))
         elif str(row["user_id"]) != user:
             bad.append(brief(r, session_id=session, problem=f"belongs to {row['user_id']}"))
         elif row["revoked"] and session not in logged_out and user not in unnamed_logouts \
@@ -171,15 +188,26 @@ def password_changes_take_effect(ctx: AuditContext) -> Finding:
     skew = ctx.options.history_skew
     changes = _by_user(r for r in records if r.op in CREDENTIAL_CHANGES
                        and r.outcome in MAY_HAVE_HAPPENED)
-    acked_changes = {user: [c for c in cs if c.outcome == "ok"] for user, cs in changes.items()}
-    logins = _by_user(r for r in records if r.op == "login" and r.tenant)
+    acked_changes = {user: sorted((c for c in cs if c.outcome == "ok"), key=lambda c: c.start)
+                     for user, cs in changes.items()}
+    all_logins = [r for r in records if r.op == "login"]
+    bad: list[dict[str, Any]] = [brief(r, problem="a wrong password signed in")
+                                 for r in all_logins if r.outcome == "ok"
+                                 and r.args.get("password_id") == WRONG_PASSWORD]
+    logins = _logins_by_user(ctx, records, all_logins)
     installers = _installers(records)
     deleted = Deletions.of(records).users
-    earlier = [(c, login) for user, cs in acked_changes.items() for c in cs
-               for login in logins.get(user, ())
-               if login.outcome == "ok" and _session_of(login) and login.end + skew < c.start]
+    # Each acknowledged login with a session, paired with the first acknowledged change that
+    # began after it returned (that one must have revoked it; later ones find it revoked).
+    earlier = []
+    for user, attempts in logins.items():
+        starts = [c.start for c in acked_changes.get(user, ())]
+        for login in attempts:
+            if login.outcome == "ok" and _session_of(login):
+                at = bisect.bisect_right(starts, login.end + skew)
+                if at < len(starts):
+                    earlier.append((acked_changes[user][at], login))
     sessions = _sessions(ctx, [str(_session_of(login)) for _, login in earlier])
-    bad: list[dict[str, Any]] = []
     for change, login in earlier:
         row = sessions.get(str(_session_of(login)))
         if row is not None and not row["revoked"]:
@@ -189,10 +217,7 @@ def password_changes_take_effect(ctx: AuditContext) -> Finding:
     for user, attempts in logins.items():
         for login in attempts:
             label = login.args.get("password_id")
-            if not isinstance(label, str):
-                continue
-            if login.outcome == "ok" and label == WRONG_PASSWORD:
-                bad.append(brief(login, user_id=user, problem="a wrong password signed in"))
+            if not isinstance(label, str) or label == WRONG_PASSWORD:
                 continue
             installer = installers.get((user, label),
                                        BEFORE_THE_RUN if label == SEED_PASSWORD else None)
@@ -206,8 +231,7 @@ def password_changes_take_effect(ctx: AuditContext) -> Finding:
                     bad.append(brief(login, user_id=user, replaced_by=brief(replaced),
                                       problem="a replaced password signed in"))
                 temporary_uses[(user, label)].append(login)
-            elif (str(login.error or "").startswith(REFUSED_CREDENTIALS)
-                  and user not in deleted
+            elif (_refused(login, installer) and user not in deleted
                   and _current_at(installer, login, changes.get(user, ()), skew)):
                 bad.append(brief(login, user_id=user,
                                   problem="the current password was refused"))
@@ -220,6 +244,38 @@ def password_changes_take_effect(ctx: AuditContext) -> Finding:
     return Finding(len(bad), sample(bad, ctx.options),
                    {"acknowledged_changes": sum(map(len, acked_changes.values())),
                     "logins_checked": sum(map(len, logins.values()))})
+
+
+def _refused(login: HistoryRecord, installer: Installed) -> bool:
+    """Whether a failed login was refused by the authentication: for a temporary password
+    (whose second use is refused on purpose) only as a wrong password, otherwise for any
+    authentication error."""
+    error = str(login.error or "")
+    temporary = installer.record is not None and installer.record.op == "password.temporary"
+    refusals = (REFUSED_CREDENTIALS,) if temporary else AUTH_ERRORS
+    return error.startswith(refusals)
+
+
+def _logins_by_user(ctx: AuditContext, records: Sequence[HistoryRecord],
+                    logins: list[HistoryRecord]) -> dict[str, list[HistoryRecord]]:
+    """Logins by the account they were for: the record's tenant, else the user it signed in
+    as, else the user of its email (registered in the history, or in the database now)."""
+    by_email = {str(r.args.get("email", "")).strip().lower(): str(r.observed["user_id"])
+                for r in records if r.op == "user.register" and r.outcome == "ok"
+                and r.observed.get("user_id")}
+    unknown = sorted({str(r.args.get("email", "")).strip().lower() for r in logins
+                      if not (r.tenant or r.observed.get("user_id"))} - set(by_email))
+    if unknown:
+        by_email.update({str(row["email"]): str(row["id"]) for row in ctx.rows(
+            "SELECT id, lower(email) AS email FROM users WHERE lower(email) = ANY (%(e)s)",
+            {"e": unknown})})
+    grouped: dict[str, list[HistoryRecord]] = defaultdict(list)
+    for r in logins:
+        user = r.tenant or r.observed.get("user_id") or by_email.get(
+            str(r.args.get("email", "")).strip().lower())
+        if user:
+            grouped[str(user)].append(r)
+    return grouped
 
 
 def _current_at(installer: Installed, login: HistoryRecord, changes: Iterable[HistoryRecord],
@@ -243,6 +299,14 @@ def _by_user(records: Iterable[HistoryRecord]) -> dict[str, list[HistoryRecord]]
 def _sessions(ctx: AuditContext, ids: list[str]) -> dict[str, dict[str, Any]]:
     return _rows_by_id(ctx, "SELECT id, user_id, revoked_at IS NOT NULL AS revoked "
                        "FROM auth_sessions WHERE id = ANY (%(ids)s::uuid[])", ids)
+
+
+def _normal_email(email: object) -> str | None:
+    """An email as taskhub stores it (NFKC, trimmed, lower case); None when it is not one."""
+    try:
+        return normalise_email(str(email))
+    except TaskhubError:
+        return None
 
 
 def _rows_by_id(ctx: AuditContext, query: str, ids: list[str]) -> dict[str, dict[str, Any]]:

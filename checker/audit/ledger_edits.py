@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from checker.audit.check import Family
 from checker.audit.context import AuditContext, sample
-from checker.audit.ledger import MAY_HAVE_HAPPENED, brief
+from checker.audit.ledger import MAY_HAVE_HAPPENED, Deletions, brief
 from checker.audit.result import Finding
 from checker.history import HistoryRecord, digest
 
@@ -69,23 +69,43 @@ def possible_finals(writes: Sequence[Write], skew: float = 0.0) -> set[str] | No
 @family.check("acknowledged_edits_persist",
               "each task field a client wrote (title, payload) holds the value of the last "
               "acknowledged write of it, or of a write that overlapped it or whose outcome is "
-              "unknown: no acknowledged edit reverted or lost", needs_history=True)
+              "unknown: no acknowledged edit reverted or lost, no edited task gone without a "
+              "delete, no acknowledged edit the history cannot check", needs_history=True)
 def acknowledged_edits_persist(ctx: AuditContext) -> Finding:
-    """One violation per (task, field) whose value no surviving write explains."""
-    writes = field_writes(ctx.history or ())
+    """One violation per (task, field) whose value no surviving write explains, per edited
+    task (one with no create in the history: a seeded one) missing without a delete to explain
+    it, and per acknowledged edit that did not record what it wrote."""
+    records = ctx.history or ()
+    blind = [brief(r, task_id=r.args["task_id"], problem="acknowledged edit without args.wrote")
+             for r in records if r.op == "task.update" and r.outcome == "ok"
+             and not isinstance(r.args.get("wrote"), dict)]
+    writes = field_writes(records)
     tasks = sorted({task for task, _ in writes})
     if not tasks:
-        return Finding(0, details={"fields_checked": 0})
+        return Finding(len(blind), sample(blind, ctx.options), {"fields_checked": 0})
     rows = ctx.rows("SELECT id, title, payload FROM tasks WHERE id = ANY (%(ids)s::uuid[])",
                     {"ids": tasks})
     current = {str(row["id"]): row for row in rows}
-    bad: list[dict[str, Any]] = []
+    bad: list[dict[str, Any]] = list(blind)
+    deletions = Deletions.of(records)
+    missing: set[str] = set()
     checked = unchecked = 0
     for (task, name), field_log in writes.items():  # in the history's order
         row = current.get(task)
+        if row is None:
+            # A created task's absence is acknowledged_creates_persist's to judge; a seeded
+            # task that was edited has no other check to notice it went.
+            created = any(w.record.op == "task.create" for w in field_log)
+            owners = {w.record.tenant for w in field_log}
+            if not created and task not in missing and any(
+                    w.record.outcome == "ok" for w in field_log) and not any(
+                    deletions.explain(task, owner) for owner in owners):
+                missing.add(task)
+                bad.append({"task_id": task, "problem": "edited, then missing without a delete"})
+            continue
         finals = possible_finals(field_log, ctx.options.history_skew)
-        if row is None or finals is None:
-            unchecked += row is not None
+        if finals is None:
+            unchecked += 1
             continue
         checked += 1
         if digest(row[name]) not in finals:

@@ -14,7 +14,7 @@ from checker.audit.check import Check
 from checker.audit.context import AuditContext
 from checker.audit.options import AuditOptions
 from checker.audit.result import AuditResult, CheckResult
-from checker.errors import InfrastructureError, UsageError
+from checker.errors import InfrastructureError, UsageError, first_line
 from checker.history import HistoryRecord, read_history
 from taskhub.db import libpq_url
 
@@ -41,12 +41,16 @@ def run_audit(url: str | URL, history: Sequence[HistoryRecord] | str | Path | No
     try:
         conn = psycopg.connect(conninfo, connect_timeout=10, application_name="checker-audit")
     except psycopg.OperationalError as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InfrastructureError(f"cannot connect to the database: {reason}") from None
+        raise InfrastructureError(f"cannot connect to the database: {first_line(exc)}") \
+            from None
     with conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         # A check waits at most lock_timeout behind DDL (then errors), never for ever.
-        conn.execute("SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true), "
+        # Names resolve in the catalogs and taskhub's schema only: a schema named after the
+        # auditing role ("$user", first in the default path) holding look-alike tables, or a
+        # function shadowing taskhub's, would otherwise be what the audit reads.
+        conn.execute("SELECT set_config('search_path', 'pg_catalog, public, pg_temp', true), "
+                     "set_config('work_mem', %s, true), set_config('jit', 'off', true), "
                      "set_config('lock_timeout', %s, true)",
                      (options.work_mem, f"{int(options.lock_timeout * 1000)}ms"))
         preconditions.require_full_view(conn)
@@ -65,9 +69,9 @@ def _run_one(ctx: AuditContext, check: Check) -> CheckResult:
         finding = check.run(ctx)
     except Exception as exc:
         ctx.conn.execute("ROLLBACK TO SAVEPOINT audit_check")
-        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return CheckResult(check.name, "error", 0, [], check.statement,
-                           time.perf_counter() - began, error=f"{type(exc).__name__}: {message}")
+                           time.perf_counter() - began,
+                           error=f"{type(exc).__name__}: {first_line(exc)}")
     ctx.conn.execute("ROLLBACK TO SAVEPOINT audit_check")
     return CheckResult(check.name, "fail" if finding.violations else "pass", finding.violations,
                        finding.samples, check.statement, time.perf_counter() - began,

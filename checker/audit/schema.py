@@ -66,21 +66,24 @@ def row_level_security(ctx: AuditContext) -> Finding:
 
 
 @family.check("roles_confined",
-              "taskhub_app and taskhub_worker exist, are neither superuser nor BYPASSRLS, and "
-              "neither own (nor inherit the owner of) any taskhub table")
+              "taskhub_app and taskhub_worker exist, and they and this database's login roles "
+              "are neither superuser nor BYPASSRLS, and neither own (nor inherit the owner of) "
+              "any taskhub table")
 def roles_confined(ctx: AuditContext) -> Finding:
-    """One violation per role that is missing or could bypass row-level security."""
+    """One violation per role that is missing or could bypass row-level security (a login
+    role that does not exist is not a violation: a database may have none)."""
     return ctx.finding("""
         WITH ours AS (SELECT c.oid, c.relname, c.relowner FROM pg_class c
                       WHERE c.oid IN (SELECT to_regclass(t) FROM unnest(%(tables)s::text[]) AS t))
         SELECT x.role, r.rolsuper AS superuser, r.rolbypassrls AS bypassrls,
                (SELECT string_agg(o.relname, ', ' ORDER BY o.relname) FROM ours o
                 WHERE pg_has_role(r.oid, o.relowner, 'USAGE')) AS owns
-        FROM unnest(%(roles)s::text[]) AS x (role)
+        FROM (SELECT unnest(%(roles)s::text[]) AS role, true AS required
+              UNION ALL SELECT unnest(%(logins)s::text[]), false) AS x
         LEFT JOIN pg_roles r ON r.rolname = x.role
-        WHERE r.oid IS NULL OR r.rolsuper OR r.rolbypassrls
+        WHERE (r.oid IS NULL AND x.required) OR r.rolsuper OR r.rolbypassrls
            OR EXISTS (SELECT FROM ours o WHERE pg_has_role(r.oid, o.relowner, 'USAGE'))""",
-        {"roles": list(ROLES), "tables": list(TABLES)})
+        {"roles": list(ROLES), "tables": list(TABLES), "logins": _login_roles(ctx)})
 
 
 @family.check("status_constraints",
@@ -160,8 +163,9 @@ def expected_policies(owner: str) -> dict[tuple[str, str], tuple[str, tuple[str,
 
 
 def _normalised(expression: str | None) -> str | None:
-    """An expression as pg_get_expr gives it, whatever the search_path and spacing."""
-    return None if expression is None else "".join(expression.replace("public.", "").split())
+    """An expression as pg_get_expr gives it (under the audit's pinned search_path, which
+    leaves public's names unqualified), whatever the spacing."""
+    return None if expression is None else "".join(expression.split())
 
 
 @family.check("policies_match",
@@ -199,58 +203,72 @@ def policies_match(ctx: AuditContext) -> Finding:
 
 
 @family.check("role_memberships",
-              "of the roles that may connect to this database, the members of taskhub_app and "
-              "taskhub_worker are its own login roles (<database>_app, <database>_worker) "
-              "with no other power (superuser, BYPASSRLS, CREATEROLE, CREATEDB, REPLICATION, "
-              "ADMIN of the group); the group roles belong to no role with power or business "
-              "here; no role that may connect here, superusers aside, has BYPASSRLS")
+              "this database's login roles (<database>_app, <database>_worker) belong to their "
+              "group only and have no other power (superuser, BYPASSRLS, CREATEROLE, CREATEDB, "
+              "REPLICATION, ADMIN); the groups taskhub_app and taskhub_worker belong to no "
+              "role; no other role that may connect here can act as a login role or a group; "
+              "no role that may connect here, superusers aside, has BYPASSRLS")
 def role_memberships(ctx: AuditContext) -> Finding:
-    """One violation per extra or empowered member, group membership, or BYPASSRLS role.
+    """One violation per membership or power beyond the design.
 
-    Roles are cluster-wide; a role that may not connect here does nothing here, so the
-    check is about this database (other databases' login roles are their audits' business).
+    Memberships are followed transitively (`pg_has_role ... MEMBER`). Superusers and the
+    database's and the tables' owners are not counted as members: they reach everything
+    anyway (PostgreSQL 16 makes a role's creator its admin member).
     """
     return ctx.finding("""
-        WITH here AS (SELECT r.* FROM pg_roles r
-                      WHERE has_database_privilege(r.oid, current_database(), 'CONNECT')),
+        WITH design AS (
+            SELECT x.grp, current_database() || '_' || x.suffix AS login
+            FROM unnest(%(groups)s::text[], %(suffixes)s::text[]) AS x (grp, suffix)),
+        owners AS (SELECT datdba AS oid FROM pg_database WHERE datname = current_database()
+                   UNION SELECT relowner FROM pg_class
+                   WHERE oid IN (SELECT to_regclass(t) FROM unnest(%(tables)s::text[]) AS t)),
         powers AS (SELECT r.oid, concat_ws(', ',
                        CASE WHEN r.rolsuper THEN 'superuser' END,
                        CASE WHEN r.rolbypassrls THEN 'bypassrls' END,
                        CASE WHEN r.rolcreaterole THEN 'createrole' END,
                        CASE WHEN r.rolcreatedb THEN 'createdb' END,
-                       CASE WHEN r.rolreplication THEN 'replication' END) AS power
-                   FROM pg_roles r)
-        SELECT g.rolname AS "group", m.rolname AS member, 'member' AS kind,
-               concat_ws(', ',
-                   CASE WHEN m.rolname <> current_database() || '_' || x.suffix
-                        THEN 'not this database''s ' || x.suffix || ' login role' END,
-                   CASE WHEN NOT m.rolcanlogin THEN 'cannot log in' END,
-                   nullif(p.power, ''),
-                   CASE WHEN a.admin_option THEN 'admin of the group' END) AS problem
-        FROM unnest(%(groups)s::text[], %(suffixes)s::text[]) AS x (grp, suffix)
-        JOIN pg_roles g ON g.rolname = x.grp
-        JOIN pg_auth_members a ON a.roleid = g.oid
-        JOIN here m ON m.oid = a.member
-        JOIN powers p ON p.oid = m.oid
-        WHERE (m.rolname <> current_database() || '_' || x.suffix OR NOT m.rolcanlogin
-               OR p.power <> '' OR a.admin_option)
-          -- the owner may reach anything here anyway (PostgreSQL 16 makes a role's creator
-          -- its admin member)
-          AND NOT pg_has_role(m.oid, (SELECT datdba FROM pg_database
-                                      WHERE datname = current_database()), 'USAGE')
-          AND NOT pg_has_role(m.oid, (SELECT relowner FROM pg_class
-                                      WHERE oid = to_regclass('tasks')), 'USAGE')
-        UNION ALL
-        SELECT m.rolname, g.rolname, 'group is a member',
+                       CASE WHEN r.rolreplication THEN 'replication' END,
+                       CASE WHEN NOT r.rolcanlogin THEN 'cannot log in' END) AS power
+                   FROM pg_roles r),
+        acting AS (SELECT r.* FROM pg_roles r
+                   WHERE has_database_privilege(r.oid, current_database(), 'CONNECT')
+                     AND NOT r.rolsuper AND r.oid NOT IN (SELECT oid FROM owners))
+        -- a login role's own powers, and its admin option on its group
+        SELECT d.grp AS "group", l.rolname AS member, 'login role' AS kind,
                concat_ws(', ', nullif(p.power, ''),
-                         CASE WHEN has_database_privilege(g.oid, current_database(), 'CONNECT')
-                              THEN 'may connect here' END)
-        FROM pg_roles m JOIN pg_roles g ON g.oid <> m.oid AND pg_has_role(m.oid, g.oid, 'MEMBER')
-        JOIN powers p ON p.oid = g.oid
-        WHERE m.rolname = ANY (%(groups)s)
-          AND (p.power <> '' OR has_database_privilege(g.oid, current_database(), 'CONNECT'))
+                         CASE WHEN EXISTS (SELECT FROM pg_auth_members a
+                                           JOIN pg_roles g ON g.oid = a.roleid
+                                           WHERE a.member = l.oid AND g.rolname = d.grp
+                                             AND a.admin_option) THEN 'admin of the group' END)
+                   AS problem
+        FROM design d JOIN pg_roles l ON l.rolname = d.login JOIN powers p ON p.oid = l.oid
+        WHERE p.power <> '' OR EXISTS (SELECT FROM pg_auth_members a
+                                       JOIN pg_roles g ON g.oid = a.roleid
+                                       WHERE a.member = l.oid AND g.rolname = d.grp
+                                         AND a.admin_option)
+        UNION ALL
+        -- what a login role can reach beyond its group
+        SELECT d.grp, l.rolname, 'login role belongs to', 'member of ' || r.rolname
+        FROM design d JOIN pg_roles l ON l.rolname = d.login
+        JOIN pg_roles r ON r.oid <> l.oid AND r.rolname <> d.grp
+                       AND pg_has_role(l.oid, r.oid, 'MEMBER')
+        UNION ALL
+        -- what a group can reach
+        SELECT g.rolname, r.rolname, 'group belongs to', 'member of ' || r.rolname
+        FROM pg_roles g JOIN pg_roles r ON r.oid <> g.oid AND pg_has_role(g.oid, r.oid, 'MEMBER')
+        WHERE g.rolname = ANY (%(groups)s)
+        UNION ALL
+        -- who else, able to connect here, can act as a group or a login role
+        SELECT t.rolname, m.rolname, 'member',
+               'not this database''s ' || CASE WHEN t.rolname = ANY (%(groups)s)
+                                              THEN 'login role for the group'
+                                              ELSE 'own login role' END
+        FROM design d
+        JOIN pg_roles t ON t.rolname IN (d.grp, d.login)
+        JOIN acting m ON m.oid <> t.oid AND m.rolname <> d.login
+                     AND pg_has_role(m.oid, t.oid, 'MEMBER')
         UNION ALL
         SELECT NULL, r.rolname, 'bypassrls', 'may connect here and bypasses row-level security'
-        FROM here r WHERE r.rolbypassrls AND NOT r.rolsuper
+        FROM acting r WHERE r.rolbypassrls
         ORDER BY 1, 2""",
-        {"groups": list(SUFFIXES.values()), "suffixes": list(SUFFIXES)})
+        {"groups": list(SUFFIXES.values()), "suffixes": list(SUFFIXES), "tables": list(TABLES)})

@@ -22,6 +22,13 @@ FAST_CLUSTER_OPTIONS: dict[str, str] = {
 }
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on `host` right now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 @dataclass(frozen=True)
 class Server:
     """A running PostgreSQL server the checker may create databases on.

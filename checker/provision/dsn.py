@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from sqlalchemy import URL
 
-from checker.errors import InfrastructureError, UsageError
+from checker.errors import InfrastructureError, UsageError, first_line
 from checker.provision.base import Provider, Server
 from taskhub.db import libpq_url, sqlalchemy_url
 
@@ -20,8 +20,7 @@ def parse_dsn(dsn: str) -> URL:
         psycopg.conninfo.conninfo_to_dict(rendered)  # what libpq will make of it
     except (ValueError, psycopg.ProgrammingError) as exc:
         # libpq quotes the whole URI (the password with it): keep only the reason.
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        reason = reason.split(' in URI: "')[0].replace(dsn.strip(), "<dsn>")
+        reason = first_line(exc).split(' in URI: "')[0].replace(dsn.strip(), "<dsn>")
         raise UsageError(f"bad --dsn: {reason}") from None
     return url if url.database else url.set(database="postgres")
 

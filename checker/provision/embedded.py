@@ -25,7 +25,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -36,7 +35,7 @@ import psycopg
 from sqlalchemy import URL
 
 from checker.errors import InfrastructureError
-from checker.provision.base import FAST_CLUSTER_OPTIONS, Owner, Provider, Server
+from checker.provision.base import FAST_CLUSTER_OPTIONS, Owner, Provider, Server, free_port
 from checker.provision.reaper import Reaper
 
 DIR_PREFIX = "checker-pg-"
@@ -98,12 +97,6 @@ def _privilege_drop() -> tuple[tuple[str, ...], int | None]:
 def _set_parent_death_signal() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT, 0, 0, 0)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _pid_alive(pid: int) -> bool:
@@ -172,7 +165,7 @@ class EmbeddedProvider(Provider):
             os.chown(self.workdir, chown_uid, -1)
         self._password = secrets.token_urlsafe(18)
         self._initdb(bindir, prefix, self._password)
-        return self._serve(bindir, prefix, [_free_port() for _attempt in range(5)])
+        return self._serve(bindir, prefix, [free_port() for _attempt in range(5)])
 
     def crash(self) -> None:
         """Stop the server as a crash would: SIGQUIT to the postmaster (immediate shutdown).
@@ -198,7 +191,7 @@ class EmbeddedProvider(Provider):
             self._reaper = None
         ports = [self._port] if self._port is not None else []
         return self._serve(find_bindir(), _privilege_drop()[0],
-                           [*ports, *(_free_port() for _attempt in range(4))])
+                           [*ports, *(free_port() for _attempt in range(4))])
 
     def _serve(self, bindir: Path, prefix: tuple[str, ...], ports: list[int]) -> Server:
         """Spawn `postgres` on the first of `ports` it can bind, wait for it, arm the reaper."""

@@ -7,11 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
 
 from checker.report import html
 from checker.report.figures import Figures
-from checker.report.summary import FILES
+from checker.report.summary import FILES, RunSummary
 
 
 def new_folder(root: Path, scenario: str) -> Path:
@@ -27,9 +26,9 @@ def new_folder(root: Path, scenario: str) -> Path:
     raise FileExistsError(f"no free report folder under {root}")
 
 
-def write(folder: Path, summary: dict[str, Any], figures: Figures, locust_html: str) -> None:
+def write(folder: Path, summary: RunSummary, figures: Figures, locust_html: str) -> None:
     """Write summary.json, report.html and locust.html (history.jsonl is written live)."""
-    (folder / FILES["summary"]).write_text(json.dumps(summary, indent=2, default=str) + "\n",
-                                           encoding="utf-8")
+    (folder / FILES["summary"]).write_text(
+        json.dumps(summary.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
     (folder / FILES["report"]).write_text(html.render(summary, figures), encoding="utf-8")
     (folder / FILES["locust_report"]).write_text(locust_html, encoding="utf-8")

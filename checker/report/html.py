@@ -8,6 +8,7 @@ from typing import Any
 
 from checker.report.charts import latency_chart, throughput_chart
 from checker.report.figures import Figures
+from checker.report.summary import RunSummary
 
 _CSS = """
 body{font-family:sans-serif;margin:2em;color:#222;max-width:1100px}
@@ -35,12 +36,12 @@ def _kv(data: dict[str, Any]) -> str:
                   [[escape(str(k)), escape(str(v))] for k, v in data.items()])
 
 
-def render(summary: dict[str, Any], figures: Figures) -> str:
+def render(summary: RunSummary, figures: Figures) -> str:
     """The page for a summary (see `checker.report.summary.build`) and its figures."""
-    ok = summary["ok"]
+    ok = summary.ok
     verdict = "PASS" if ok else "FAIL"
-    problems = "".join(f"<li>{escape(p)}</li>" for p in summary["problems"])
-    totals = summary["totals"]
+    problems = "".join(f"<li>{escape(p)}</li>" for p in summary.problems)
+    totals = summary.totals
     ops = _table(
         ["operation", "requests", "failures", "ops/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
          "outcomes (history)"],
@@ -48,8 +49,8 @@ def render(summary: dict[str, Any], figures: Figures) -> str:
           f"{o['p50_ms']:.2f}", f"{o['p95_ms']:.2f}", f"{o['p99_ms']:.2f}",
           f"{o['max_ms']:.2f}",
           escape(", ".join(f"{k} {v}" for k, v in sorted(o["outcomes"].items())))]
-         for o in summary["operations"]], numeric={1, 2, 3, 4, 5, 6, 7})
-    audit = summary["audit"]
+         for o in summary.operations], numeric={1, 2, 3, 4, 5, 6, 7})
+    audit = summary.audit
     checks = _table(
         ["check", "status", "violations", "what it proves", "samples / details"],
         [[escape(c["name"]), f'<span class="{c["status"]}">{c["status"]}</span>',
@@ -57,16 +58,16 @@ def render(summary: dict[str, Any], figures: Figures) -> str:
           "<pre>" + escape(_samples(c)) + "</pre>"] for c in audit["checks"]],
         numeric={2})
     lat_rows = [(o.op, o.p50_ms, o.p95_ms, o.p99_ms) for o in figures.ops]
-    files = summary["files"]
+    files = summary.files
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>checker run {escape(summary['scenario'])}: {verdict}</title><style>{_CSS}</style></head>
+<title>checker run {escape(summary.scenario)}: {verdict}</title><style>{_CSS}</style></head>
 <body>
-<h1>checker run {escape(summary['scenario'])}</h1>
+<h1>checker run {escape(summary.scenario)}</h1>
 <p class="verdict {'pass' if ok else 'fail'}">{verdict}</p>
 {f'<ul>{problems}</ul>' if problems else ''}
-<p>{escape(summary['started_at'])} to {escape(summary['ended_at'])}
-({summary['duration_s']:.1f} s); server: {escape(summary['server_version'])}.<br>
+<p>{escape(summary.started_at)} to {escape(summary.ended_at)}
+({summary.duration_s:.1f} s); server: {escape(summary.server_version)}.<br>
 {totals['requests']:,} operations, {totals['failures']:,} failures,
 {totals['ops_per_s']:,.1f} ops/s, p95 {totals['p95_ms']:.0f} ms, peak {totals['peak_users']}
 users. Locust's own report: <a href="{files['locust_report']}">{files['locust_report']}</a>;
@@ -77,16 +78,16 @@ history: <a href="{files['history']}">{files['history']}</a>.</p>
 {latency_chart(lat_rows)}
 <h2 id="operations">Operations</h2>
 {ops}
-{_faults(summary.get('faults'))}
+{_faults(summary.faults)}
 <h2 id="audit">Audit: {'clean' if audit['ok'] else 'violations found'}
 ({len(audit['checks'])} checks, {audit['duration_s']:.2f} s)</h2>
 {checks}
 <h2 id="consistency">History against Locust</h2>
-{_kv({k: v for k, v in summary['consistency'].items()})}
+{_kv(summary.consistency)}
 <h2 id="thresholds">Thresholds</h2>
-{_kv(summary['thresholds'])}
+{_kv(summary.thresholds)}
 <h2 id="parameters">Run parameters</h2>
-{_kv(summary['parameters'])}
+{_kv(summary.parameters)}
 </body></html>
 """
 

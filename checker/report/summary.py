@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from checker.audit import AuditResult
+from checker.load.result import LoadResult
 from checker.report.figures import Figures
 from checker.runconfig import RunConfig
-
-if TYPE_CHECKING:  # the runner imports Locust, which monkey-patches the importing process
-    from checker.runner import LoadResult
 
 FILES = {"report": "report.html", "locust_report": "locust.html", "history": "history.jsonl",
          "summary": "summary.json"}
@@ -78,16 +76,64 @@ def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
 
 
+@dataclass
+class RunSummary:
+    """A run's summary: what `summary.json` holds, the report shows and the CLI judges.
+
+    The verdict is `ok`: no problem at all. Every problem is found in `build`, nowhere else.
+    """
+
+    scenario: str
+    problems: list[str]
+    parameters: dict[str, Any]
+    server_version: str
+    started_at: str
+    ended_at: str
+    duration_s: float
+    totals: dict[str, Any]
+    operations: list[dict[str, Any]]
+    thresholds: dict[str, Any]
+    consistency: dict[str, Any]
+    audit: dict[str, Any]
+    files: dict[str, str] = field(default_factory=lambda: dict(FILES))
+    faults: dict[str, Any] | None = None
+    """The faults section (`checker.faults.summary`), for a run with `--faults`."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run passed: nothing went wrong."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """`summary.json`'s shape (`faults` only when faults were injected)."""
+        data = {"scenario": self.scenario, "ok": self.ok, "problems": self.problems,
+                "parameters": self.parameters, "server_version": self.server_version,
+                "started_at": self.started_at, "ended_at": self.ended_at,
+                "duration_s": self.duration_s, "totals": self.totals,
+                "operations": self.operations, "thresholds": self.thresholds,
+                "consistency": self.consistency, "audit": self.audit, "files": self.files}
+        if self.faults is not None:
+            data["faults"] = self.faults
+        return data
+
+
 def build(config: RunConfig, parameters: dict[str, Any], load: LoadResult, figures: Figures,
-          audit: AuditResult, thresholds: Thresholds, server_version: str) -> dict[str, Any]:
-    """The whole summary; `ok` and `problems` are the verdict."""
+          audit: AuditResult, thresholds: Thresholds, server_version: str, *,
+          faults: dict[str, Any] | None = None,
+          fault_problems: list[str] | None = None) -> RunSummary:
+    """The whole summary, and the verdict: every problem of the run, in one list."""
     broken = thresholds.broken(load)
     check = consistency(load, figures)
-    problems = [*not_run(config, load, figures), *broken]
+    problems = []
+    if load.lost_worker:
+        problems.append(f"{load.lost_worker}: its operations since its last report are not "
+                        "in the history, so the ledger checks were not run")
+    problems += [*not_run(config, load, figures), *broken]
     if not check["consistent"]:
         problems.append("the history does not hold exactly the operations Locust counted")
     if not audit.ok:
         problems.append("audit: " + ", ".join(c.name for c in audit.failed))
+    problems += fault_problems or []
     elapsed = max(load.ended - load.started, 1e-9)
     total = load.total
     by_name = {op.op: op for op in figures.ops}
@@ -101,26 +147,25 @@ def build(config: RunConfig, parameters: dict[str, Any], load: LoadResult, figur
         "p50_ms": round(f.p50_ms, 3), "p95_ms": round(f.p95_ms, 3),
         "p99_ms": round(f.p99_ms, 3), "max_ms": round(f.max_ms, 3), "outcomes": f.outcomes,
     } for name, f in sorted(by_name.items())]
-    return {
-        "scenario": config.scenario,
-        "ok": not problems,
-        "problems": problems,
-        "parameters": parameters,
-        "server_version": server_version,
-        "started_at": _iso(load.started),
-        "ended_at": _iso(load.ended),
-        "duration_s": round(elapsed, 3),
-        "totals": {"requests": total.requests, "failures": total.failures,
-                   "fail_ratio": round(total.failures / total.requests, 6)
-                   if total.requests else 0.0,
-                   "ops_per_s": round(total.requests / elapsed, 2),
-                   "p50_ms": total.p50_ms, "p95_ms": total.p95_ms, "p99_ms": total.p99_ms,
-                   "peak_users": load.peak_users},
-        "operations": operations,
-        "thresholds": {"max_fail_ratio": thresholds.max_fail_ratio,
-                       "p95_ms": thresholds.p95_ms, "broken": broken},
-        "consistency": check,
-        "audit": {"ok": audit.ok, "duration_s": round(audit.duration, 3),
-                  "checks": [c.to_dict() for c in audit.checks]},
-        "files": FILES,
-    }
+    return RunSummary(
+        scenario=config.scenario,
+        problems=problems,
+        parameters=parameters,
+        server_version=server_version,
+        started_at=_iso(load.started),
+        ended_at=_iso(load.ended),
+        duration_s=round(elapsed, 3),
+        totals={"requests": total.requests, "failures": total.failures,
+                "fail_ratio": round(total.failures / total.requests, 6)
+                if total.requests else 0.0,
+                "ops_per_s": round(total.requests / elapsed, 2),
+                "p50_ms": total.p50_ms, "p95_ms": total.p95_ms, "p99_ms": total.p99_ms,
+                "peak_users": load.peak_users},
+        operations=operations,
+        thresholds={"max_fail_ratio": thresholds.max_fail_ratio,
+                    "p95_ms": thresholds.p95_ms, "broken": broken},
+        consistency=check,
+        audit={"ok": audit.ok, "duration_s": round(audit.duration, 3),
+               "checks": [c.to_dict() for c in audit.checks]},
+        faults=faults,
+    )

@@ -3,15 +3,23 @@ acknowledges, against the database."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import URL
 
 from checker.audit.synthetic import user_id
-from checker.history import SEED_PASSWORD, WRONG_PASSWORD, HistoryRecord
+from checker.history import (
+    SEED_PASSWORD,
+    WRONG_PASSWORD,
+    HistoryError,
+    HistoryRecord,
+    read_history,
+)
 from tests.checker.audit_support import assert_fails_only, audit, full_history, owner, seed
 
 pytestmark = pytest.mark.no_audit  # every test here damages its database on purpose
@@ -262,3 +270,55 @@ def test_a_temporary_password_signed_in_twice(db_url: URL) -> None:
     assert_fails_only(result, CHANGES)
     assert any(r["problem"] == "a temporary password signed in more than once"
                for r in result.get(CHANGES).samples)
+
+
+def test_a_login_recorded_without_its_tenant_is_still_checked(db_url: URL) -> None:
+    """A client that records no tenant before it is signed in: the login is matched to its
+    account by email."""
+    seed(db_url)
+    anonymous = HistoryRecord("client-1", None, "login", {"email": "User1@example.com",
+                                                          "password_id": SEED_PASSWORD},
+                              NOW + 1, NOW + 1.01, "fail", error="InvalidCredentials: no")
+    result = audit(db_url, history(change(NOW, old="label-0", new=SEED_PASSWORD), anonymous),
+                   only=CHANGES)
+    assert [r["problem"] for r in result.get(CHANGES).samples] == [
+        "the current password was refused"]
+
+
+def test_a_wrong_password_accepted_without_a_tenant(db_url: URL) -> None:
+    seed(db_url)
+    accepted = rec("login", NOW, tenant=None, observed={"user_id": U1},
+                   email="user1@example.com", password_id=WRONG_PASSWORD)
+    result = audit(db_url, history(accepted), only=CHANGES)
+    assert [r["problem"] for r in result.get(CHANGES).samples] == ["a wrong password signed in"]
+
+
+def test_the_current_password_refused_as_an_expired_temporary_one(db_url: URL) -> None:
+    """A change that left the account demanding a temporary password's change: every login
+    with the new password is refused, whatever the refusal says."""
+    seed(db_url)
+    refused = login(NOW + 1, outcome="fail", password_id="label-new",
+                    error="TemporaryPasswordExpired: the temporary password has expired")
+    result = audit(db_url, history(change(NOW), refused), only=CHANGES)
+    assert [r["problem"] for r in result.get(CHANGES).samples] == [
+        "the current password was refused"]
+
+
+def test_a_login_that_signed_in_as_another_user(db_url: URL) -> None:
+    seed(db_url)
+    other = str(user_id(2))
+    session = live_session(db_url, other)
+    wrong = rec("login", NOW, observed={"user_id": other, "session_id": session},
+                email="user1@example.com", password_id=SEED_PASSWORD)
+    result = audit(db_url, history(wrong), only=SESSIONS)
+    assert [r["problem"] for r in result.get(SESSIONS).samples] == [f"signed in as {other}"]
+
+
+def test_ids_in_another_spelling_are_refused_not_ignored(db_url: URL, tmp_path: Path) -> None:
+    """An upper-case id would never match the database's text: the history is malformed."""
+    record = {"process": "p", "tenant": None, "op": "task.update", "args": {
+        "task_id": str(uuid.uuid4()).upper()}, "start": 1.0, "end": 1.0, "outcome": "ok"}
+    path = tmp_path / "history.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    with pytest.raises(HistoryError, match=r"task\.update needs args\.task_id"):
+        read_history(path)

@@ -148,3 +148,30 @@ def test_a_deleted_task_is_not_an_edit_violation(db_url: URL) -> None:
         conn.execute("DELETE FROM tasks WHERE id = %s", (task_id(TASK),))
     result = audit(db_url, the_history(edit(NOW, title="gone")), only=CHECK)
     assert result.ok
+
+
+def test_an_edited_seeded_task_gone_without_a_delete(db_url: URL) -> None:
+    """No create in the history (a seeded task), an acknowledged edit, then no row and no
+    delete: nothing else would notice."""
+    seed(db_url)
+    with owner(db_url) as conn:
+        conn.execute("DELETE FROM tasks WHERE id = %s", (task_id(TASK),))
+    history = [r for r in full_history()
+               if not (r.op == "task.create" and r.observed["task_id"] == str(task_id(TASK)))]
+    result = audit(db_url, [*history, edit(NOW, title="edited")], only=CHECK)
+    assert not result.ok
+    assert result.get(CHECK).samples == [
+        {"task_id": str(task_id(TASK)), "problem": "edited, then missing without a delete"}]
+    deleted = HistoryRecord("tab-1", str(task_owner(TASK, SMALL)), "task.delete",
+                            {"task_id": str(task_id(TASK))}, NOW + 1, NOW + 1.01, "unknown",
+                            error="boom")
+    assert audit(db_url, [*history, edit(NOW, title="edited"), deleted], only=CHECK).ok
+
+
+def test_an_acknowledged_edit_that_recorded_nothing_is_not_a_pass(db_url: URL) -> None:
+    seed(db_url)
+    blind = HistoryRecord("tab-1", str(task_owner(TASK, SMALL)), "task.update",
+                          {"task_id": str(task_id(TASK))}, NOW, NOW + 0.01, "ok")
+    result = audit(db_url, the_history(blind), only=CHECK)
+    assert [r["problem"] for r in result.get(CHECK).samples] == [
+        "acknowledged edit without args.wrote"]

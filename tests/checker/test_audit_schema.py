@@ -216,7 +216,7 @@ def test_an_extra_member_of_the_app_role(db_url: URL, scratch_role: Callable[...
     assert_fails_only(result, "schema.role_memberships", "schema.grants_match_matrix")
     [row] = result.get("schema.role_memberships").samples
     assert (row["group"], row["member"], row["kind"]) == ("taskhub_app", intruder, "member")
-    assert row["problem"] == "not this database's app login role"
+    assert row["problem"] == "not this database's login role for the group"
 
 
 def test_an_empowered_login_role(db_url: URL, db_access: object) -> None:
@@ -227,25 +227,56 @@ def test_an_empowered_login_role(db_url: URL, db_access: object) -> None:
     result = audit(db_url, only="schema")
     assert_fails_only(result, "schema.role_memberships")
     assert result.get("schema.role_memberships").samples == [
-        {"group": "taskhub_worker", "member": login, "kind": "member", "problem": "createdb"}]
+        {"group": "taskhub_worker", "member": login, "kind": "login role",
+         "problem": "createdb"}]
 
 
-def test_the_group_role_belongs_to_a_role_with_business_here(
-        db_url: URL, scratch_role: Callable[..., str]) -> None:
+@pytest.mark.parametrize("parent", ["scratch", "pg_read_all_data"])
+def test_the_group_role_belongs_to_another_role(db_url: URL, scratch_role: Callable[..., str],
+                                                 parent: str) -> None:
+    """Whatever the other role is (a predefined one reads every table, RLS or not)."""
     seed(db_url)
-    patron = scratch_role("NOLOGIN")
-    with owner(db_url) as conn:
-        conn.execute(f"GRANT CONNECT ON DATABASE {db_url.database} TO {patron}")
-        conn.execute(f"GRANT {patron} TO taskhub_worker")
+    patron = scratch_role("NOLOGIN") if parent == "scratch" else parent
     try:
+        with owner(db_url) as conn:
+            conn.execute(f"GRANT {patron} TO taskhub_worker")
         result = audit(db_url, only="schema")
     finally:  # the group role is cluster-wide: other tests' databases must not see this
         with owner(db_url) as conn:
             conn.execute(f"REVOKE {patron} FROM taskhub_worker")
-    assert_fails_only(result, "schema.role_memberships", "schema.grants_match_matrix")
+    assert_fails_only(result, "schema.role_memberships")
     assert result.get("schema.role_memberships").samples == [
-        {"group": "taskhub_worker", "member": patron, "kind": "group is a member",
-         "problem": "may connect here"}]
+        {"group": "taskhub_worker", "member": patron, "kind": "group belongs to",
+         "problem": f"member of {patron}"}]
+
+
+def test_a_login_role_that_reaches_the_owner(db_url: URL, db_access: object) -> None:
+    """Through the owner's own unconditional policy it would see every tenant's rows."""
+    seed(db_url)
+    login = f"{db_url.database}_app"
+    with owner(db_url) as conn:
+        table_owner = conn.execute("SELECT tableowner FROM pg_tables "
+                                   "WHERE tablename = 'tasks'").fetchone()[0]
+        conn.execute(f"GRANT {table_owner} TO {login}")
+    result = audit(db_url, only="schema")
+    assert_fails_only(result, "schema.role_memberships", "schema.roles_confined")
+    assert {"group": "taskhub_app", "member": login, "kind": "login role belongs to",
+            "problem": f"member of {table_owner}"} in result.get("schema.role_memberships").samples
+    assert sampled(result, "schema.roles_confined", "role") == [login]
+
+
+def test_a_role_that_can_act_as_a_login_role(db_url: URL, db_access: object,
+                                             scratch_role: Callable[..., str]) -> None:
+    seed(db_url)
+    login = f"{db_url.database}_worker"
+    intruder = scratch_role("LOGIN")
+    with owner(db_url) as conn:
+        conn.execute(f"GRANT {login} TO {intruder}")  # inherits its CONNECT too
+    result = audit(db_url, only="schema")
+    assert_fails_only(result, "schema.role_memberships")
+    samples = result.get("schema.role_memberships").samples
+    assert {"group": login, "member": intruder, "kind": "member",
+            "problem": "not this database's own login role"} in samples
 
 
 def test_a_role_that_bypasses_rls_may_connect(db_url: URL,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -13,14 +12,9 @@ import urllib.request
 from pathlib import Path
 
 from checker.provision import Server
+from checker.provision.base import free_port
 from taskhub.db import libpq_url
 from tests.checker.run_support import CHECKER
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_explore_serves_the_web_ui_and_audits_what_it_ran(pg_server: Server,

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import URL
 
 from checker.cli import main  # noqa: F401 - the CLI must import (plain Locust's users)
-from scenarios import path_of
+from checker.load.catalogue import path_of
 from taskhub.db import libpq_url
 
 

@@ -10,12 +10,12 @@ password or key of any kind, and be refused, counted and logged; the run itself 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from checker.provision import Server
+from checker.provision.base import free_port
 from taskhub.db import libpq_url
 from tests.checker.run_support import CHECKER, FAST, Run
 
@@ -47,14 +47,9 @@ print(json.dumps({"types": seen, "raw": raw}))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
 
 def test_a_rogue_peer_on_the_master_port_gets_nothing(pg_server: Server, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     run = subprocess.Popen(
         [*CHECKER, "run", "transitions", "--dsn", libpq_url(pg_server.url),
          "--report-dir", str(tmp_path), *FAST, "--duration", "6s", "--workers", "1",

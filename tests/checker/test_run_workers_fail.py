@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,18 +17,14 @@ from pathlib import Path
 import pytest
 
 from checker import runkey
+from checker.load.catalogue import path_of
 from checker.provision import Server
-from scenarios import path_of
+from checker.provision.base import free_port
 from taskhub.db import libpq_url
 from tests.checker.run_support import CHECKER, FAST
 
 KEY = runkey.new_key()
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def master(server: Server, reports: Path, port: int, *extra: str,

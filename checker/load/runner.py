@@ -1,6 +1,6 @@
 """Locust as a library for one scenario: a local runner, or a master with worker processes.
 
-`run_load` seeds the database (see `scenarios.standalone.prepare`), runs the users headless
+`run_load` seeds the database (see `checker.load.plain.prepare`), runs the users headless
 (or behind Locust's web UI, bound to 127.0.0.1), shows a progress line, stops them with a
 grace period (`stop_timeout`: no user is killed in the middle of a transaction unless it
 overruns it), and returns Locust's figures. Every operation is already in the history file by
@@ -11,120 +11,55 @@ Import this module only after gevent's monkey-patching (`checker.entry` does it)
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import gevent
 from gevent.event import Event
-from locust import User
 from locust.env import Environment
 from locust.event import Events
 from locust.html import get_html_report
 from locust.runners import STATE_MISSING, MasterRunner, Runner
-from locust.stats import StatsEntry, stats_history
+from locust.stats import stats_history
 
-import scenarios
 from checker import runkey
 from checker.access import RuntimeAccess
 from checker.errors import InfrastructureError, UsageError
 from checker.faults.injector import Injector
 from checker.history import HistoryWriter
+from checker.load.distributed import WorkerGate, serve_workers
+from checker.load.harness import Harness, attach, install_cooperative_hashing, unsafe_switches
+from checker.load.plain import prepare
+from checker.load.result import LoadResult, OpStats
+from checker.load.scenario import Scenario
 from checker.progress import Progress, Tick
+from checker.provision.base import free_port
 from checker.runconfig import RunConfig
-from checker.seed import SeedSpec
-from scenarios.distributed import WorkerGate, serve_workers
-from scenarios.harness import Harness, attach, install_cooperative_hashing, unsafe_switches
-from scenarios.standalone import prepare
 
 WORKER_CONNECT_TIMEOUT = 60.0
 
 
-@dataclass(frozen=True)
-class OpStats:
-    """Locust's figures for one operation (or the aggregate)."""
-
-    name: str
-    kind: str
-    requests: int
-    failures: int
-    avg_ms: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
-    rps: float
-
-    @classmethod
-    def of(cls, entry: StatsEntry) -> OpStats:
-        """From a Locust stats entry."""
-        def pct(p: float) -> float:
-            return float(entry.get_response_time_percentile(p) or 0) if entry.num_requests \
-                else 0.0
-
-        return cls(str(entry.name), str(entry.method or ""), int(entry.num_requests),
-                   int(entry.num_failures), float(entry.avg_response_time), pct(0.5),
-                   pct(0.95), pct(0.99), float(entry.max_response_time or 0),
-                   float(entry.total_rps))
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    """What the load did, as Locust counted it."""
-
-    started: float
-    ended: float
-    tenants: int
-    seeded_tasks: int
-    peak_users: int
-    workers: int
-    unsafe: tuple[str, ...]
-    """The deliberately broken paths switched on (`transitions`, `edits`): tests only."""
-    interrupted: bool
-    ops: tuple[OpStats, ...]
-    total: OpStats
-    locust_html: str
-    refused_peers: int = 0
-    """Peers on the master port that never proved the run key (given nothing)."""
-    lost_worker: str | None = None
-    """Why the run stopped early: a worker process exited or stopped answering mid-run."""
-
-
-def load_scenario(name: str) -> tuple[ModuleType, list[type[User]], SeedSpec]:
-    """The scenario's module, its concrete user classes and its seed spec."""
-    known = scenarios.catalogue()
-    if name not in known:
-        raise UsageError(f"unknown scenario {name!r}: choose one of {', '.join(known)}")
-    module = importlib.import_module(f"scenarios.{name}")
-    classes = [value for value in vars(module).values()
-               if isinstance(value, type) and issubclass(value, User)
-               and not getattr(value, "abstract", False) and value.__module__ == module.__name__]
-    return module, classes, getattr(module, "SEED", SeedSpec())
-
-
-def run_load(config: RunConfig, url: str, access: RuntimeAccess, history: Path, logs: Path,
-             injector: Injector | None = None) -> LoadResult:
-    """Seed `url` (a migrated database, as its owner), run the scenario through `access` (the
+def run_load(scenario: Scenario, config: RunConfig, url: str, access: RuntimeAccess,
+             history: Path, logs: Path, injector: Injector | None = None) -> LoadResult:
+    """Seed `url` (a migrated database, as its owner), run `scenario` through `access` (the
     runtime roles: all the load processes get), stop; Locust's figures.
 
     `injector` injects faults from just before the users start until the load stops.
     """
     _raise_open_file_limit()
-    _module, classes, spec = load_scenario(config.scenario)
+    classes, spec = list(scenario.users), scenario.seed
     spec = replace(spec, tenants=max(2, config.tenants or spec.tenants),
                    tasks_per_tenant=config.tasks_per_tenant or spec.tasks_per_tenant)
     env = Environment(user_classes=classes, events=Events(), stop_timeout=config.stop_timeout,
-                      host="taskhub", locustfile=str(scenarios.path_of(config.scenario)))
+                      host="taskhub", locustfile=str(scenario.path))
     with HistoryWriter(history, mode="w") as writer:
         setup = prepare(url, access, config.scenario, spec, config.seed, config.argon2,
                         config.users, writer)
@@ -136,7 +71,7 @@ def run_load(config: RunConfig, url: str, access: RuntimeAccess, history: Path, 
                 key = _run_key(config, logs)
                 runner: Runner = _master(env, config)
                 gate = serve_workers(env, setup, writer, config.expected_workers, key)
-                workers = _spawn_workers(config, runner, gate, key, logs)
+                workers = _spawn_workers(scenario, config, runner, gate, key, logs)
             else:
                 runner = env.create_local_runner()
                 install_cooperative_hashing()
@@ -156,7 +91,7 @@ def run_load(config: RunConfig, url: str, access: RuntimeAccess, history: Path, 
             _stop(runner, gate, config, lost)
             html = get_html_report(env)
         finally:
-            # Stopped workers have sent everything (see scenarios.harness.serve_master).
+            # Stopped workers have sent everything (see checker.load.harness.serve_master).
             _reap(workers)
             if harness is not None:
                 harness.close()
@@ -194,7 +129,7 @@ def _run_key(config: RunConfig, logs: Path) -> bytes:
 
 
 def _master(env: Environment, config: RunConfig) -> MasterRunner:
-    port = config.master_port or _free_port(config.master_bind)
+    port = config.master_port or free_port(config.master_bind)
     try:
         return env.create_master_runner(config.master_bind, port)
     except Exception as exc:  # zmq: address in use, bad interface
@@ -202,19 +137,14 @@ def _master(env: Environment, config: RunConfig) -> MasterRunner:
                                   f"{exc}") from None
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
-def _spawn_workers(config: RunConfig, runner: Runner, gate: WorkerGate, key: bytes,
+def _spawn_workers(scenario: Scenario, config: RunConfig, runner: Runner, gate: WorkerGate,
+                   key: bytes,
                    logs: Path) -> list[subprocess.Popen[bytes]]:
     """Start the local workers (`locust --worker`, the run key in their environment) and wait
     until every expected worker has proven it holds the key."""
     assert isinstance(runner, MasterRunner)
     port = runner.master_bind_port
-    locustfile = scenarios.path_of(config.scenario)
+    locustfile = scenario.path
     procs = []
     for i in range(config.workers):
         log = (logs / f"worker-{i + 1}.log").open("wb")

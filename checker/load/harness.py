@@ -1,5 +1,5 @@
 """What one load process shares between its simulated users: the run's setup, the runtime
-pools, the history sink (the master/worker wiring is `scenarios.distributed`)."""
+pools, the history sink (the master/worker wiring is `checker.load.distributed`)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Master <-> worker wiring of a distributed run, behind the run key (`checker.runkey`).
 
 A worker says hello with a nonce; the master challenges it with its own; the worker proves it
-holds the run key and sends, sealed, what it must share with the master (`scenarios.profile`:
+holds the run key and sends, sealed, what it must share with the master (`checker.load.profile`:
 the scenario, the code version, its switches; a worker that differs is refused, named, and
 the run does not start); only then does the master send its `Setup`, sealed for that node (the
 runtime roles' URLs, the tenant key, the JWT secret, the tenants' passwords: never the owner's
@@ -27,8 +27,8 @@ from locust.runners import STATE_RUNNING, MasterRunner, WorkerRunner
 
 from checker import runkey
 from checker.history import HistoryWriter
-from scenarios.harness import BufferSink, Harness, Setup, attach, install_cooperative_hashing
-from scenarios.profile import differences, process_profile, scenario_name
+from checker.load.harness import BufferSink, Harness, Setup, attach, install_cooperative_hashing
+from checker.load.profile import differences, process_profile, scenario_name
 
 HELLO_MESSAGE = "checker_hello"
 CHALLENGE_MESSAGE = "checker_challenge"
@@ -52,7 +52,7 @@ class WorkerGate:
     forged: int = 0
     """Messages from proven workers that did not open with the run key."""
     mismatched: dict[str, list[str]] = field(default_factory=dict)
-    """Proven workers refused because they differ from the master (`scenarios.profile`)."""
+    """Proven workers refused because they differ from the master (`checker.load.profile`)."""
     names: dict[str, str] = field(default_factory=dict)
     """Proven workers' history process names (w0, w1, ...) by Locust node id."""
 

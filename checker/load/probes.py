@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from scenarios.common import TenantUser, tasks_seen
+from checker.load.users import TenantUser, tasks_seen
 from taskhub import tasks
 from taskhub.lifecycle import Status
 

@@ -21,7 +21,7 @@ import gevent
 from locust.env import Environment
 
 from checker.history import HistoryRecord, Outcome
-from scenarios.harness import Harness
+from checker.load.harness import Harness
 from taskhub.errors import (
     AuthError,
     Conflict,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from locust.env import Environment
 
-from scenarios.harness import unsafe_switches
+from checker.load.harness import unsafe_switches
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CODE = ("checker", "scenarios", "src/taskhub", "migrations")
 """The trees whose Python source makes up the code version."""
 SWITCHES = ("CHECKER_LOGINS_NO_ROTATION",)

@@ -32,11 +32,10 @@ from checker import runkey
 from checker.access import RuntimeAccess
 from checker.history import HistoryRecord, HistoryWriter
 from checker.janitor import DatabaseJanitor
+from checker.load.distributed import serve_master, serve_workers
+from checker.load.harness import Harness, Setup, attach, install_cooperative_hashing
 from checker.profiles import DEFAULT_PROFILE, argon2_params, legacy_params
 from checker.seed import SeedSpec, hash_all, plan, write
-from scenarios.distributed import serve_master, serve_workers
-from scenarios.harness import Harness, Setup, attach, install_cooperative_hashing
-from scenarios.profile import scenario_name
 from taskhub.db import libpq_url, sqlalchemy_url
 
 log = logging.getLogger("checker.scenarios")
@@ -64,9 +63,11 @@ def prepare(dsn: str, access: RuntimeAccess, scenario: str, spec: SeedSpec, seed
 
 
 def scenario_of(environment: Environment) -> tuple[str, SeedSpec]:
-    """The scenario's name and seed spec, from the module of its user classes."""
-    module = sys.modules[environment.user_classes[0].__module__]
-    return scenario_name(environment), getattr(module, "SEED", SeedSpec())
+    """The scenario's name and seed spec: the `SCENARIO` of its user classes' locustfile."""
+    scenario = getattr(sys.modules[environment.user_classes[0].__module__], "SCENARIO", None)
+    if scenario is None:
+        raise RuntimeError("the locustfile defines no SCENARIO (checker.load.scenario)")
+    return scenario.name, scenario.seed
 
 
 def _on_init(environment: Environment, **_kw: Any) -> None:

@@ -1,5 +1,5 @@
 """Base Locust users for the scenarios: a signed-in tenant and a queue worker, whose methods
-are taskhub's services recorded by `Recorder` (see `scenarios.client`).
+are taskhub's services recorded by `Recorder` (see `checker.load.recorder`).
 
 Users talk to PostgreSQL through taskhub directly (no HTTP). Each scenario module subclasses
 these, weights the tasks, and defines `SEED` (a `checker.seed.SeedSpec`).
@@ -16,10 +16,9 @@ import jwt
 from locust import User, constant
 
 from checker.history import digest
+from checker.load.harness import Credential, Harness, harness_of
+from checker.load.recorder import Recorder, Result
 from checker.seed import SeedTenant
-from scenarios import standalone
-from scenarios.client import Recorder, Result
-from scenarios.harness import Credential, Harness, harness_of
 from taskhub import auth, tasks, tokens
 from taskhub.db import Database
 from taskhub.errors import NotFound, TransitionConflict
@@ -27,8 +26,6 @@ from taskhub.lifecycle import SOURCE, Status, check_transition
 from taskhub.principal import Principal, Worker
 from taskhub.tasks import TaskRecord
 from taskhub.uow import UnitOfWork
-
-standalone.install()  # plain `locust -f scenarios/<name>.py` (and `locust --worker`) runs
 
 UNSAFE_PAUSE = 0.005
 """Seconds the broken transition 'works' between its read and its write (a race window)."""
@@ -342,4 +339,6 @@ def _need(principal: Principal | None) -> Principal:
 
 def _token_claims(token: str) -> dict[str, Any]:
     claims = jwt.decode(token, options={"verify_signature": False})
-    return {"user_id": str(claims.get("sub")), "session_id": str(claims.get("jti"))}
+    return {name: str(claims[claim]) for name, claim in (("user_id", "sub"),
+                                                         ("session_id", "jti"))
+            if claims.get(claim)}
