@@ -27,7 +27,7 @@ from locust.runners import STATE_RUNNING, MasterRunner, WorkerRunner
 
 from checker import runkey
 from checker.history import HistoryWriter
-from checker.load.harness import BufferSink, Harness, Setup, attach, install_cooperative_hashing
+from checker.load.harness import BufferSink, Harness, Setup, attach
 from checker.load.profile import differences, process_profile, scenario_name
 
 HELLO_MESSAGE = "checker_hello"
@@ -189,7 +189,6 @@ def serve_master(environment: Environment, key: bytes | None) -> None:
         except runkey.RunKeyError as exc:
             log.error("the master's setup did not open with this worker's run key: %s", exc)
             return
-        install_cooperative_hashing()
         attach(environment, Harness(Setup.from_dict(data), sink))
 
     def on_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from checker.profiles import load_settings
 from checker.seed import Manifest, SeedTenant
 from taskhub import passwords
 from taskhub.db import Database
+from taskhub.settings import Argon2Params
 
 UNSAFE_ENV = "CHECKER_UNSAFE_TRANSITIONS"
 """Test-only switch read by the scenarios alone: workers transition by read-then-write."""
@@ -121,7 +121,8 @@ class Harness:
 
     def __init__(self, setup: Setup, sink: Sink) -> None:
         self.setup = setup
-        self.settings = load_settings(setup.argon2, setup.jwt_secret)
+        self.settings = replace(load_settings(setup.argon2, setup.jwt_secret),
+                                hasher=cooperative_hasher)
         # One pooled connection per simulated user in each pool (SQLAlchemy's default pool
         # stops at 15); no pre-ping: the server is ours, a dead connection shows up as an
         # error anyway.
@@ -192,7 +193,6 @@ def harness_of(environment: Environment, timeout: float = 60.0) -> Harness:
     return harness
 
 
-_hashing_lock = threading.Lock()
 
 
 def _on_thread(fn: Callable[..., Any], *args: Any) -> Any:
@@ -230,17 +230,10 @@ class CooperativeHasher:
         return bool(self._inner.check_needs_rehash(stored))
 
 
-def install_cooperative_hashing() -> None:
-    """Route taskhub's Argon2id work through the thread pool (this process only, idempotent)."""
-    with _hashing_lock:
-        current: Callable[..., Any] = passwords.hasher
-        if getattr(current, "cooperative", False):
-            return
-        original = current
-
-        def cooperative_hasher(params: Any) -> CooperativeHasher:
-            return CooperativeHasher(original(params))
-
-        cooperative_hasher.cooperative = True  # type: ignore[attr-defined]
-        passwords.hasher = cooperative_hasher  # type: ignore[assignment]
-        gevent.get_hub().threadpool.maxsize = max(os.cpu_count() or 2, 2)
+def cooperative_hasher(params: Argon2Params) -> CooperativeHasher:
+    """taskhub's hasher for `params`, its costly calls on gevent's native thread pool (one
+    thread per core): the `Settings.hasher` of every load process."""
+    pool = gevent.get_hub().threadpool
+    if pool.maxsize < (cores := max(os.cpu_count() or 2, 2)):
+        pool.maxsize = cores
+    return CooperativeHasher(passwords.hasher(params))

@@ -33,7 +33,7 @@ from checker.access import RuntimeAccess
 from checker.history import HistoryRecord, HistoryWriter
 from checker.janitor import DatabaseJanitor
 from checker.load.distributed import serve_master, serve_workers
-from checker.load.harness import Harness, Setup, attach, install_cooperative_hashing
+from checker.load.harness import Harness, Setup, attach
 from checker.profiles import DEFAULT_PROFILE, argon2_params, legacy_params
 from checker.seed import SeedSpec, hash_all, plan, write
 from taskhub.db import libpq_url, sqlalchemy_url
@@ -108,7 +108,6 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
             log.info("workers need the run key: %s=%s", runkey.KEY_FILE_ENV, key_file.resolve())
         serve_workers(environment, setup, writer, expected, key)
     else:
-        install_cooperative_hashing()
         attach(environment, Harness(setup, writer))
 
     @environment.events.quitting.add_listener

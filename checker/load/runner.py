@@ -36,7 +36,7 @@ from checker.errors import InfrastructureError, UsageError
 from checker.faults.injector import Injector
 from checker.history import HistoryWriter
 from checker.load.distributed import WorkerGate, serve_workers
-from checker.load.harness import Harness, attach, install_cooperative_hashing, unsafe_switches
+from checker.load.harness import Harness, attach, unsafe_switches
 from checker.load.plain import prepare
 from checker.load.result import LoadResult, OpStats
 from checker.load.scenario import Scenario
@@ -74,7 +74,6 @@ def run_load(scenario: Scenario, config: RunConfig, url: str, access: RuntimeAcc
                 workers = _spawn_workers(scenario, config, runner, gate, key, logs)
             else:
                 runner = env.create_local_runner()
-                install_cooperative_hashing()
                 harness = Harness(setup, writer)
                 attach(env, harness)
             gevent.spawn(stats_history, runner)

@@ -22,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
 from taskhub.errors import InputTooLarge, InvalidInput, WeakPassword
-from taskhub.settings import Argon2Params, Settings
+from taskhub.settings import Argon2Params, Hasher, Settings
 
 ZXCVBN_MAX_CHARS = 72
 """zxcvbn refuses longer input; the strength of a longer password is judged on its start."""
@@ -65,9 +65,14 @@ def _utf8(password: str) -> bytes:
         raise InvalidInput("password is not valid Unicode (it holds a lone surrogate)") from None
 
 
+def _hasher(settings: Settings) -> Hasher:
+    """The settings' hasher for their parameters (argon2-cffi's unless they name one)."""
+    return (settings.hasher or hasher)(settings.argon2)
+
+
 def hash_password(password: str, settings: Settings) -> str:
     """An Argon2id PHC string (`$argon2id$v=19$m=...`) of the normalised password."""
-    return hasher(settings.argon2).hash(normalise(password, settings))
+    return _hasher(settings).hash(normalise(password, settings))
 
 
 def verify(stored_hash: str, password: str, settings: Settings) -> bool:
@@ -78,7 +83,7 @@ def verify(stored_hash: str, password: str, settings: Settings) -> bool:
     """
     started = time.perf_counter()
     try:
-        return hasher(settings.argon2).verify(stored_hash, normalise(password, settings))
+        return _hasher(settings).verify(stored_hash, normalise(password, settings))
     except (VerificationError, InvalidHashError):
         return False
     finally:
@@ -137,7 +142,7 @@ def _costs(params: Argon2Params) -> deque[float]:
 
 def needs_rehash(stored_hash: str, settings: Settings) -> bool:
     """Whether `stored_hash` was made with parameters other than the current settings'."""
-    return hasher(settings.argon2).check_needs_rehash(stored_hash)
+    return _hasher(settings).check_needs_rehash(stored_hash)
 
 
 def cheaper_than(stored_hash: str, params: Argon2Params) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 APP_ROLE = "taskhub_app"
 """Tenant-scoped role: row-level security limits it to the rows of `app.user_id`."""
@@ -44,6 +46,23 @@ TEST_ARGON2 = Argon2Params(time_cost=1, memory_cost=1024, parallelism=1)
 """A cheap but genuine Argon2id profile for tests and load seeding. Never for production."""
 
 
+class Hasher(Protocol):
+    """What taskhub asks of an Argon2id hasher (argon2-cffi's `PasswordHasher` is one)."""
+
+    def hash(self, password: str) -> str:
+        """A PHC string of `password`."""
+
+    def verify(self, stored: str, password: str) -> bool:
+        """True, or argon2-cffi's VerificationError / InvalidHashError."""
+
+    def check_needs_rehash(self, stored: str) -> bool:
+        """Whether `stored` was made with other parameters."""
+
+
+HasherFactory = Callable[[Argon2Params], Hasher]
+"""Builds the hasher for a parameter set (`Settings.hasher`)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """The data layer's configuration. Build with `Settings.from_env()` or directly in tests."""
@@ -60,6 +79,9 @@ class Settings:
     jwt_audience: str = "taskhub-api"
     access_token_ttl_seconds: int = 15 * 60
     jwt_leeway_seconds: int = 5
+    hasher: HasherFactory | None = field(default=None, compare=False, repr=False)
+    """How Argon2id runs (None: argon2-cffi in the calling thread, `passwords.hasher`); a load
+    generator passes one that hashes off its event loop."""
 
     @classmethod
     def from_env(cls) -> Settings:
