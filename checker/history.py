@@ -57,10 +57,11 @@ from types import TracebackType
 from typing import Any, Literal, TextIO, cast
 
 from checker.errors import UsageError
+from taskhub.lifecycle import Status
 
 Outcome = Literal["ok", "fail", "unknown"]
 OUTCOMES: frozenset[str] = frozenset({"ok", "fail", "unknown"})
-STATUSES: frozenset[str] = frozenset({"pending", "processing", "completed", "failed"})
+STATUSES: frozenset[str] = frozenset(status.value for status in Status)
 RUN_START = "run.start"
 PROBE_PREFIX = "probe."
 

@@ -40,8 +40,7 @@ def legacy_params(profile: str) -> Argon2Params:
 
 def audit_minimum(profile: str) -> Argon2Minimum:
     """The weakest cost the audit accepts after a run with this profile."""
-    params = argon2_params(profile)
-    return Argon2Minimum(params.memory_cost, params.time_cost, params.parallelism)
+    return Argon2Minimum.of(argon2_params(profile))
 
 
 def load_settings(profile: str, jwt_secret: str) -> Settings:

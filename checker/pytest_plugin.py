@@ -41,8 +41,7 @@ from taskhub.db import Database, make_engine
 from taskhub.settings import TEST_ARGON2
 
 NO_AUDIT = "no_audit"
-TEST_MINIMUM = Argon2Minimum(TEST_ARGON2.memory_cost, TEST_ARGON2.time_cost,
-                             TEST_ARGON2.parallelism)
+TEST_MINIMUM = Argon2Minimum.of(TEST_ARGON2)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

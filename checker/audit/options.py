@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from checker.errors import UsageError
+from taskhub.settings import Argon2Params
 
 MIN_ARGON2_ENV = "CHECKER_MIN_ARGON2"
 _ARGON2_SPEC = re.compile(r"m=(\d+),t=(\d+),p=(\d+)")
@@ -19,6 +20,11 @@ class Argon2Minimum:
     memory_kib: int = 19456
     time_cost: int = 2
     parallelism: int = 1
+
+    @classmethod
+    def of(cls, params: Argon2Params) -> Argon2Minimum:
+        """Exactly the cost of `params` as a minimum."""
+        return cls(params.memory_cost, params.time_cost, params.parallelism)
 
     @classmethod
     def parse(cls, spec: str) -> Argon2Minimum:

@@ -9,13 +9,14 @@ from checker.access import SUFFIXES, role_name
 from checker.audit.check import Family
 from checker.audit.context import AuditContext, sample
 from checker.audit.result import Finding
+from taskhub.lifecycle import Status
 from taskhub.settings import APP_ROLE, WORKER_ROLE
 
 family = Family("schema")
 
 TABLES = ("users", "password_history", "auth_sessions", "tasks", "task_events")
 ROLES = (APP_ROLE, WORKER_ROLE)
-STATUSES = ("pending", "processing", "completed", "failed")
+STATUSES = tuple(status.value for status in Status)
 # (child table, a column of the foreign key, parent table)
 CASCADES = (("tasks", "user_id", "users"), ("password_history", "user_id", "users"),
             ("auth_sessions", "user_id", "users"), ("task_events", "task_id", "tasks"))

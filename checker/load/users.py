@@ -287,8 +287,7 @@ def unsafe_transition(rec: Recorder, worker: Worker, task_id: str,
             row = uow.execute(
                 "UPDATE tasks SET status = :to, version = version + 1, updated_at = now(), "
                 "result = CAST(:result AS jsonb), error = :error WHERE id = :id "
-                "RETURNING id, user_id, title, payload, status, result, error, version, "
-                "created_at, updated_at",
+                f"RETURNING {tasks.COLUMNS}",
                 {"to": to.value, "id": task_id, "error": error,
                  "result": None if result is None else '{"by": "unsafe"}'}).one()
             uow.execute("INSERT INTO task_events (task_id, user_id, from_status, to_status, "
@@ -315,8 +314,7 @@ def unsafe_edit(db: Database, principal: Principal, task_id: uuid.UUID, *,
         gevent.sleep(UNSAFE_PAUSE)
         row = uow.execute(
             "UPDATE tasks SET title = :title, payload = CAST(:payload AS jsonb), "
-            "updated_at = now() WHERE id = :id RETURNING id, user_id, title, payload, status, "
-            "result, error, version, created_at, updated_at",
+            f"updated_at = now() WHERE id = :id RETURNING {tasks.COLUMNS}",
             {"id": task_id, "title": seen.title if title is None else title,
              "payload": json.dumps(seen.payload if payload is None else payload)}).one()
         uow.commit()

@@ -42,7 +42,8 @@ MAX_WORKER_NAME_CHARS = 200
 MAX_JSON_BYTES = inputs.MAX_JSON_BYTES
 MAX_LIST = 1000
 """The most tasks one `list_tasks` returns and one `claim` moves."""
-_COLUMNS = "id, user_id, title, payload, status, result, error, version, created_at, updated_at"
+COLUMNS = "id, user_id, title, payload, status, result, error, version, created_at, updated_at"
+"""The columns a TaskRecord is built from, in its order."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,11 @@ def create(db: Database, principal: Principal, title: str,
             row = uow.execute(
                 "WITH created AS ("
                 "  INSERT INTO tasks (user_id, title, payload) "
-                f"  VALUES (:uid, :title, CAST(:payload AS jsonb)) RETURNING {_COLUMNS}), "
+                f"  VALUES (:uid, :title, CAST(:payload AS jsonb)) RETURNING {COLUMNS}), "
                 "logged AS ("
                 "  INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
                 "  SELECT id, user_id, NULL, status, :actor FROM created) "
-                f"SELECT {_COLUMNS} FROM created", {**params, "actor": principal.actor}).one()
+                f"SELECT {COLUMNS} FROM created", {**params, "actor": principal.actor}).one()
         except IntegrityError as exc:
             if sqlstate_of(exc) == FOREIGN_KEY_VIOLATION:
                 raise NotFound("user not found") from None
@@ -101,7 +102,7 @@ def get(db: Database, principal: Principal, task_id: uuid.UUID | str) -> TaskRec
     """One of the principal's tasks; NotFound for anyone else's."""
     task_id = inputs.uuid_of(task_id, "task id")
     with UnitOfWork.tenant(db, principal) as uow:
-        row = uow.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = :id AND user_id = :uid",
+        row = uow.execute(f"SELECT {COLUMNS} FROM tasks WHERE id = :id AND user_id = :uid",
                           {"id": task_id, "uid": principal.user_id}).one_or_none()
     if row is None:
         raise NotFound(f"task {task_id} not found")
@@ -118,7 +119,7 @@ def list_tasks(db: Database, principal: Principal, status: Status | str | None =
     limit = inputs.count(limit, "limit", 1, MAX_LIST)
     with UnitOfWork.tenant(db, principal) as uow:
         rows = uow.execute(
-            f"SELECT {_COLUMNS} FROM tasks WHERE user_id = :uid "
+            f"SELECT {COLUMNS} FROM tasks WHERE user_id = :uid "
             "AND (CAST(:status AS text) IS NULL OR status = :status) "
             "ORDER BY created_at, id LIMIT :limit",
             {"uid": principal.user_id, "status": wanted, "limit": limit}).all()
@@ -138,7 +139,7 @@ def update(db: Database, principal: Principal, task_id: uuid.UUID | str, *,
         row = uow.execute(
             "UPDATE tasks SET title = COALESCE(:title, title), "
             "payload = COALESCE(CAST(:payload AS jsonb), payload), updated_at = now() "
-            f"WHERE id = :id AND user_id = :uid RETURNING {_COLUMNS}", params).one_or_none()
+            f"WHERE id = :id AND user_id = :uid RETURNING {COLUMNS}", params).one_or_none()
         if row is None:
             raise NotFound(f"task {task_id} not found")
         uow.commit()
@@ -194,13 +195,13 @@ def claim(db: Database, worker: Worker, n: int) -> list[TaskRecord]:
             "logged AS ("
             "  INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
             "  SELECT id, user_id, 'pending', 'processing', :actor FROM moved) "
-            f"SELECT {_COLUMNS} FROM moved ORDER BY created_at, id",
+            f"SELECT {COLUMNS} FROM moved ORDER BY created_at, id",
             {"n": n, "actor": worker.actor}).all()
         uow.commit()
     return [TaskRecord.from_row(row) for row in rows]
 
 
-_MOVED = ", ".join(f"moved.{column}" for column in _COLUMNS.split(", "))
+_MOVED = ", ".join(f"moved.{column}" for column in COLUMNS.split(", "))
 
 
 def _transition(db: Database, actor: Principal | Worker, task_id: uuid.UUID | str,
@@ -231,7 +232,7 @@ def _transition(db: Database, actor: Principal | Worker, task_id: uuid.UUID | st
             "moved AS ("
             "  UPDATE tasks SET status = :to, version = version + 1, updated_at = now(), "
             "  result = CAST(:result AS jsonb), error = :error "
-            f"  WHERE id = :id AND status = :from {tenant} RETURNING {_COLUMNS}), "
+            f"  WHERE id = :id AND status = :from {tenant} RETURNING {COLUMNS}), "
             "logged AS ("
             "  INSERT INTO task_events (task_id, user_id, from_status, to_status, actor) "
             "  SELECT id, user_id, :from, :to, :actor FROM moved) "
