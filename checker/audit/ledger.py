@@ -54,6 +54,11 @@ class Deletions:
                 users.add(str(r.args.get("user_id") or r.tenant))
         return cls(frozenset(tasks), frozenset(users))
 
+    @classmethod
+    def in_history(cls, ctx: AuditContext) -> Deletions:
+        """The deletions of the audit's history, collected once per audit."""
+        return ctx.memo("ledger.deletions", lambda: cls.of(ctx.history or ()))
+
     def explain(self, task_id: str, owner: str | None) -> bool:
         """Whether a delete may have removed this task."""
         return task_id in self.tasks or (owner is not None and owner in self.users)
@@ -89,7 +94,7 @@ def acknowledged_creates_persist(ctx: AuditContext) -> Finding:
     creates = [r for r in records if r.op == "task.create"]
     acked = [r for r in creates if r.outcome == "ok"]
     owners = _owners(ctx, "tasks", [str(r.observed["task_id"]) for r in acked])
-    deletions = Deletions.of(records)
+    deletions = Deletions.in_history(ctx)
     bad, explained = [], 0
     for r in acked:
         task = str(r.observed["task_id"])
@@ -126,7 +131,7 @@ def acknowledged_transitions_persist(ctx: AuditContext) -> Finding:
         {"ids": [t.task_id for t in acked], "froms": [t.from_status for t in acked],
          "tos": [t.to_status for t in acked]})
     creators = _creators(records)
-    deletions = Deletions.of(records)
+    deletions = Deletions.in_history(ctx)
     bad, explained = [], 0
     for row in found:
         if row["has_event"]:

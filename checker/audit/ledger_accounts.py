@@ -65,7 +65,7 @@ def acknowledged_registrations_persist(ctx: AuditContext) -> Finding:
     found = _rows_by_id(ctx, "SELECT id, lower(email) AS email FROM users "
                         "WHERE id = ANY (%(ids)s::uuid[])",
                         [str(r.observed["user_id"]) for r in acked])
-    deleted = Deletions.of(records).users
+    deleted = Deletions.in_history(ctx).users
     bad, explained = [], 0
     for r in acked:
         user = str(r.observed["user_id"])
@@ -91,7 +91,7 @@ def acknowledged_sessions_persist(ctx: AuditContext) -> Finding:
     records = ctx.history or ()
     logins = [r for r in records if r.op == "login" and r.outcome == "ok" and _session_of(r)]
     sessions = _sessions(ctx, [s for r in logins if (s := _session_of(r))])
-    deleted = Deletions.of(records).users
+    deleted = Deletions.in_history(ctx).users
     logouts = [r for r in records if r.op == "logout" and r.outcome in MAY_HAVE_HAPPENED]
     logged_out = {str(r.args["session_id"]) for r in logouts if r.args.get("session_id")}
     # A logout recorded without its session (an older history) may have ended any session
@@ -131,7 +131,7 @@ def acknowledged_logouts_persist(ctx: AuditContext) -> Finding:
     logouts = [r for r in records if r.op == "logout"]
     acked = [r for r in logouts if r.outcome == "ok" and r.args.get("session_id")]
     sessions = _sessions(ctx, [str(r.args["session_id"]) for r in acked])
-    deleted = Deletions.of(records).users
+    deleted = Deletions.in_history(ctx).users
     bad = []
     for r in acked:
         session = str(r.args["session_id"])
@@ -196,7 +196,7 @@ def password_changes_take_effect(ctx: AuditContext) -> Finding:
                                  and r.args.get("password_id") == WRONG_PASSWORD]
     logins = _logins_by_user(ctx, records, all_logins)
     installers = _installers(records)
-    deleted = Deletions.of(records).users
+    deleted = Deletions.in_history(ctx).users
     # Each acknowledged login with a session, paired with the first acknowledged change that
     # began after it returned (that one must have revoked it; later ones find it revoked).
     earlier = []

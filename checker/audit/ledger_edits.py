@@ -87,7 +87,7 @@ def acknowledged_edits_persist(ctx: AuditContext) -> Finding:
                     {"ids": tasks})
     current = {str(row["id"]): row for row in rows}
     bad: list[dict[str, Any]] = list(blind)
-    deletions = Deletions.of(records)
+    deletions = Deletions.in_history(ctx)
     missing: set[str] = set()
     checked = unchecked = 0
     for (task, name), field_log in writes.items():  # in the history's order
