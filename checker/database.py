@@ -11,8 +11,7 @@ from sqlalchemy import URL
 from checker import migrate
 from checker.access import RuntimeAccess
 from checker.janitor import DatabaseJanitor
-from checker.provision import Provider, Server
-from checker.provision.dsn import DsnProvider
+from checker.provision import Capability, Provider, Server
 from checker.provision.reaper import Reaper
 from taskhub.db import libpq_url
 
@@ -40,7 +39,7 @@ def migrated_database(provider: Provider) -> Iterator[MigratedDatabase]:
         url = janitor.create()
         assert url.database is not None
         if not provider.keep:
-            if isinstance(provider, DsnProvider):
+            if Capability.OWNS_SERVER not in provider.capabilities:
                 # The server outlives us: if we are killed, the reaper drops the database.
                 reaper = Reaper([{"kind": "drop_database", "conninfo": libpq_url(server.url),
                                   "name": url.database}])

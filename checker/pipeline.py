@@ -16,8 +16,8 @@ from rich.console import Console
 from checker import capacity, report
 from checker.audit import AuditOptions, run_audit
 from checker.database import migrated_database
-from checker.faults.control import control_for
 from checker.faults.injector import Injector
+from checker.faults.spec import prepare_provider
 from checker.faults.summary import fault_problems, faults_section
 from checker.history import read_history
 from checker.load.result import LoadResult
@@ -40,7 +40,8 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
     processes = config.expected_workers or 1
     provider = select_provider(db, dsn, keep=keep,
                                options=capacity.server_options(config.users, processes))
-    control = control_for(provider, config.faults) if config.faults else None
+    if config.faults:
+        prepare_provider(provider, config.faults)
     injector: Injector | None = None
     with migrated_database(provider) as database:
         url = libpq_url(database.url)
@@ -50,7 +51,7 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
         err.print(f"[bold]{config.scenario}[/]: {provider.name} server, database "
                   f"{database.url.database}; report in {folder}")
         if config.faults:
-            injector = Injector(config.faults, url, control)
+            injector = Injector(config.faults, url, provider)
             err.print("faults: " + "; ".join(f.describe() for f in config.faults))
         load = run_load(scenario, config, url, database.access, history, folder, injector)
         err.print("load stopped; auditing")

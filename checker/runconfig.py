@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from checker.faults.spec import Fault
+from checker.faults.kind import Fault
 from checker.profiles import DEFAULT_PROFILE
 
 

@@ -1,48 +1,25 @@
 """`--faults SPEC`: e.g. `kill-backends:every=5s;crash:every=20s,pause:every=15s,for=2s`.
 
-Faults are separated by `;` or by `,` before a new fault name; each is `KIND[:OPTIONS]` where
-OPTIONS are `key=duration` pairs (`every`, `for`), or a bare duration for `statement-timeout`.
-No Locust or psycopg here: the CLI parses before anything starts.
+Faults are separated by `;` or by `,` before a new fault name; each is `KIND[:OPTIONS]`, whose
+options its kind defines (`checker.faults.kinds`). No Locust here: the CLI parses before
+anything starts.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from functools import reduce
 
-from checker.durations import parse_duration
 from checker.errors import UsageError
+from checker.faults.kind import Fault
+from checker.faults.kinds import FAULT_KINDS
+from checker.provision import PROVIDERS, Capability, Provider, providers_with
 
-KINDS = ("kill-backends", "crash", "pause", "statement-timeout")
-NEEDS_SERVER = frozenset({"crash", "pause"})
-"""Faults that act on the server's processes: not possible on a `--dsn` server."""
-USAGE = ("KIND[:every=D[,for=D]] separated by ';' (kinds: kill-backends:every=5s, "
-         "crash:every=20s, pause:every=15s,for=2s, statement-timeout:200ms)")
-_OPTIONS = {"kill-backends": {"every"}, "crash": {"every"}, "pause": {"every", "for"}}
-_SPLIT = re.compile(r"[;,]\s*(?=(?:" + "|".join(map(re.escape, KINDS)) + r")\b)")
+__all__ = ["Fault", "faults_help", "faults_table", "parse_faults", "prepare_provider"]
 
-
-@dataclass(frozen=True)
-class Fault:
-    """One fault: `kind`, its period `every` (s), how long it lasts `duration` (s: pause) and
-    `timeout` (s: statement-timeout; applied once for the whole load)."""
-
-    kind: str
-    every: float = 0.0
-    duration: float = 0.0
-    timeout: float = 0.0
-
-    @property
-    def periodic(self) -> bool:
-        """Whether the fault repeats during the load (all but statement-timeout)."""
-        return self.kind != "statement-timeout"
-
-    def describe(self) -> str:
-        """The fault written back as a spec."""
-        if self.kind == "statement-timeout":
-            return f"{self.kind}:{self.timeout * 1000:g}ms"
-        extra = f",for={self.duration:g}s" if self.kind == "pause" else ""
-        return f"{self.kind}:every={self.every:g}s{extra}"
+USAGE = ("KIND[:OPTIONS] separated by ';' (kinds: "
+         + ", ".join(kind.example for kind in FAULT_KINDS.values()) + ")")
+_SPLIT = re.compile(r"[;,]\s*(?=(?:" + "|".join(map(re.escape, FAULT_KINDS)) + r")\b)")
 
 
 def parse_faults(text: str) -> tuple[Fault, ...]:
@@ -51,44 +28,58 @@ def parse_faults(text: str) -> tuple[Fault, ...]:
     if not parts:
         raise UsageError(f"bad --faults {text!r}: empty; expected {USAGE}")
     faults = tuple(_one(part, text) for part in parts)
-    kinds = [f.kind for f in faults]
-    if len(set(kinds)) != len(kinds):
+    names = [f.name for f in faults]
+    if len(set(names)) != len(names):
         raise UsageError(f"bad --faults {text!r}: a kind appears twice")
     return faults
 
 
 def _one(part: str, text: str) -> Fault:
-    kind, _, rest = part.partition(":")
-    kind = kind.strip().lower()
-    if kind not in KINDS:
-        raise UsageError(f"bad --faults {text!r}: unknown fault {kind!r}; expected {USAGE}")
-    if kind == "statement-timeout":
-        return Fault(kind, timeout=_duration(rest.strip(), kind, text))
-    options: dict[str, float] = {}
-    for item in filter(None, (i.strip() for i in rest.split(","))):
-        key, eq, value = item.partition("=")
-        key = key.strip().lower()
-        if not eq or key not in _OPTIONS[kind] or key in options:
-            raise UsageError(f"bad --faults {text!r}: {kind} takes "
-                             f"{', '.join(sorted(_OPTIONS[kind]))}=DURATION, not {item!r}")
-        options[key] = _duration(value.strip(), f"{kind} {key}", text)
-    for key in sorted(_OPTIONS[kind]):
-        if key not in options:
-            raise UsageError(f"bad --faults {text!r}: {kind} needs {key}=DURATION")
-    if kind == "pause" and options["for"] >= options["every"]:
-        raise UsageError(f"bad --faults {text!r}: pause 'for' must be shorter than 'every'")
-    return Fault(kind, every=options["every"], duration=options.get("for", 0.0))
+    name, _, options = part.partition(":")
+    kind = FAULT_KINDS.get(name.strip().lower())
+    if kind is None:
+        raise UsageError(f"bad --faults {text!r}: unknown fault {name.strip().lower()!r}; "
+                         f"expected {USAGE}")
+    return kind.parse(options, text)
 
 
-def _duration(value: str, what: str, text: str) -> float:
-    if not value:
-        raise UsageError(f"bad --faults {text!r}: {what} needs a duration (e.g. 5s, 200ms)")
-    millis = re.fullmatch(r"(\d+(?:\.\d+)?)ms", value.lower())
-    try:
-        seconds = float(millis.group(1)) / 1000 if millis else parse_duration(value, what)
-    except UsageError:
-        seconds = -1.0
-    if seconds <= 0:
-        raise UsageError(f"bad --faults {text!r}: {what} {value!r} is not a positive duration "
-                         "(e.g. 5s, 1.5m, 200ms)")
-    return seconds
+def needs(faults: tuple[Fault, ...]) -> frozenset[Capability]:
+    """What the faults need of the provider, together."""
+    return reduce(frozenset.union, (f.kind.needs for f in faults), frozenset())
+
+
+def prepare_provider(provider: Provider, faults: tuple[Fault, ...]) -> None:
+    """Have `provider` (not started yet) arrange what the faults need; UsageError (exit 2)
+    naming the faults and the providers that would do when it cannot."""
+    wanted = needs(faults)
+    missing = wanted - provider.capabilities
+    if missing:
+        kinds = ", ".join(f.name for f in faults if f.kind.needs & missing)
+        able = " or ".join(f"--db {name}" for name in providers_with(wanted))
+        raise UsageError(f"--faults {kinds} needs a server the checker can "
+                         f"{' and '.join(sorted(c.value for c in missing))}, which --db "
+                         f"{provider.name} does not give: use {able}")
+    provider.prepare(wanted)
+
+
+def faults_help() -> str:
+    """The `--faults` help: every kind's example, and which providers cannot take some."""
+    refused: dict[tuple[str, ...], list[str]] = {}
+    for kind in FAULT_KINDS.values():
+        unable = tuple(name for name in PROVIDERS if name not in providers_with(kind.needs))
+        if unable:
+            refused.setdefault(unable, []).append(kind.name)
+    limits = "; ".join(f"{', '.join(kinds)}: not with {' or '.join(f'--db {n}' for n in unable)}"
+                       for unable, kinds in refused.items())
+    examples = "; ".join(kind.example for kind in FAULT_KINDS.values())
+    return f"Faults injected during the load, e.g. '{examples}'" + (f" ({limits})." if limits
+                                                                   else ".")
+
+
+def faults_table() -> str:
+    """The README's table of fault kinds (Markdown), from the registry."""
+    rows = ["| kind | example | what it does | providers |", "|---|---|---|---|"]
+    for kind in FAULT_KINDS.values():
+        able = ", ".join(f"`{name}`" for name in providers_with(kind.needs))
+        rows.append(f"| `{kind.name}` | `{kind.example}` | {kind.summary} | {able} |")
+    return "\n".join(rows)

@@ -6,10 +6,13 @@ import os
 import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from enum import Enum
 from types import TracebackType
 from typing import ClassVar
 
 from sqlalchemy import URL
+
+from checker.errors import InfrastructureError, UsageError
 
 # Settings for a throwaway cluster: no fsync (a PostgreSQL crash still keeps every commit, only an
 # OS crash would lose data), synchronous_commit stays on so crash-durability tests mean something.
@@ -77,17 +80,56 @@ class Owner:
         return False
 
 
+class Capability(Enum):
+    """What a provider can do with its server besides serving it (what faults need)."""
+
+    CRASH = "crash and restart"
+    """Stop the server as a crash would and start it again on its data and its port."""
+    PAUSE = "pause and resume"
+    """Freeze every server process, then let them run again."""
+    OWNS_SERVER = "own the server"
+    """The server is the checker's: it goes when the run ends (a `--dsn` server stays)."""
+
+
 class Provider(ABC):
     """Starts a PostgreSQL server and removes every trace of it on `stop()`.
 
     Use as a context manager. With `keep=True` the server outlives the process (nothing is
     stopped on exit) and `Server.stop_hint` says how to stop it by hand.
+
+    A provider module registers itself by exporting `PROVIDER = TheClass`; `--db auto` tries
+    the registered providers with an `auto_rank` in rank order and takes the first `usable`.
+    What a provider declares in `capabilities` it implements (`crash`, `restart`, `pause`,
+    `resume`); the base refuses each.
     """
 
     name: ClassVar[str]
+    summary: ClassVar[str]
+    """What runs, for the README's table (Markdown)."""
+    cleanup: ClassVar[str]
+    """How it is cleaned up when its owner is killed outright, for the README's table."""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    auto_rank: ClassVar[int | None] = None
+    """Where `--db auto` tries this provider (lowest first); None: never."""
+    takes_dsn: ClassVar[bool] = False
+    """True for the provider of `--dsn URL` (an existing server)."""
 
-    def __init__(self, *, keep: bool = False) -> None:
+    def __init__(self, *, keep: bool = False, options: dict[str, str] | None = None) -> None:
         self.keep = keep
+        self.options = {**FAST_CLUSTER_OPTIONS, **(options or {})}
+
+    @classmethod
+    def create(cls, *, dsn: str | None, keep: bool,
+               options: dict[str, str] | None) -> Provider:
+        """The provider `--db NAME` asks for; UsageError for a combination it cannot take."""
+        if dsn:
+            raise UsageError(f"--dsn names an existing server; it cannot go with --db {cls.name}")
+        return cls(keep=keep, options=options)
+
+    @classmethod
+    def usable(cls, dsn: str | None) -> bool:
+        """Whether `--db auto` may take this provider here (given the `--dsn`, if any)."""
+        return not dsn
 
     @abstractmethod
     def start(self) -> Server:
@@ -96,6 +138,32 @@ class Provider(ABC):
     @abstractmethod
     def stop(self) -> None:
         """Stop the server and remove its data; safe to call twice and after a failed start."""
+
+    def prepare(self, needs: frozenset[Capability]) -> None:  # noqa: B027 - optional hook
+        """Before `start()`: arrange for what the run will use (all in `capabilities`)."""
+
+    def crash(self) -> None:
+        """Stop the server as a crash would, keeping its data ([CRASH])."""
+        raise self._cannot(Capability.CRASH)
+
+    def restart(self) -> Server:
+        """Start a crashed server again on its data and its port ([CRASH])."""
+        raise self._cannot(Capability.CRASH)
+
+    def pause(self) -> str:
+        """Freeze every server process; a line of detail ([PAUSE])."""
+        raise self._cannot(Capability.PAUSE)
+
+    def resume(self) -> None:
+        """Let the frozen processes run again ([PAUSE])."""
+        raise self._cannot(Capability.PAUSE)
+
+    def server_log(self) -> str:
+        """The server's log so far, for a failure message ("" when there is none to read)."""
+        return ""
+
+    def _cannot(self, capability: Capability) -> InfrastructureError:
+        return InfrastructureError(f"the {self.name} provider cannot {capability.value}")
 
     def __enter__(self) -> Server:
         try:

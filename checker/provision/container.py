@@ -8,24 +8,25 @@ The data directory is a tmpfs mount, which Docker empties whenever the container
 durability test or a crash fault needs data that survives a crash, so `persistent=True` leaves
 the tmpfs out: the data then lives in the container's own filesystem (or the volume the image
 declares), which `docker kill` + `docker start` keep and `stop()` removes with the container;
-its port is published on a fixed host port so a restart keeps the URL. `kill()` and
-`restart()` are that crash and that start.
+its port is published on a fixed host port so a restart keeps the URL. `crash()` and
+`restart()` are that crash and that start; `prepare()` turns persistence on for a run whose
+faults crash the server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
-import socket
 import time
 from typing import Any
 
 import psycopg
 from sqlalchemy import URL
 
-from checker.errors import InfrastructureError
-from checker.provision.base import FAST_CLUSTER_OPTIONS, Owner, Provider, Server
+from checker.errors import InfrastructureError, first_line
+from checker.provision.base import Capability, Owner, Provider, Server, free_port
 from checker.provision.reaper import Reaper
 
 DEFAULT_IMAGE = "postgres:17"
@@ -36,6 +37,8 @@ READY_TIMEOUT_S = 60.0
 
 
 BIND_ENV = "CHECKER_PG_BIND"
+
+log = logging.getLogger(__name__)
 
 
 def image_name() -> str:
@@ -53,7 +56,7 @@ def docker_client(timeout: int = 5) -> Any:
     except Exception as exc:
         where = os.environ.get("DOCKER_HOST", "the default socket")
         raise InfrastructureError(
-            f"Docker engine unreachable at {where}: {_first_line(exc)}"
+            f"Docker engine unreachable at {where}: {first_line(exc)[:300]}"
         ) from None
     return client
 
@@ -81,7 +84,7 @@ def ensure_image(client: Any, image: str) -> None:
     except Exception as exc:
         raise InfrastructureError(
             f"image {image} is not available locally and could not be pulled: "
-            f"{_first_line(exc)} (set CHECKER_PG_IMAGE to an image you have)"
+            f"{first_line(exc)[:300]} (set CHECKER_PG_IMAGE to an image you have)"
         ) from None
 
 
@@ -151,36 +154,48 @@ def _wait_until_accepting(url: URL, password: str) -> None:
             return
         except psycopg.OperationalError as exc:
             if time.monotonic() > deadline:
-                raise InfrastructureError(f"restarted PostgreSQL container not ready after "
-                                          f"{READY_TIMEOUT_S:.0f}s: {_first_line(exc)}") from None
+                raise InfrastructureError(
+                    f"restarted PostgreSQL container not ready after {READY_TIMEOUT_S:.0f}s: "
+                    f"{first_line(exc)[:300]}") from None
             time.sleep(0.05)
-
-
-def _free_local_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or exc.__class__.__name__
-    return text.splitlines()[0][:300]
 
 
 class ContainerProvider(Provider):
     """A throwaway PostgreSQL container with its data directory on tmpfs (unless persistent)."""
 
     name = "container"
+    summary = ("testcontainers `PostgresContainer`, image `CHECKER_PG_IMAGE` (default "
+               f"`{DEFAULT_IMAGE}`), data on tmpfs, published on 127.0.0.1 (`{BIND_ENV}`)")
+    cleanup = ("a detached reaper process removes the container; containers labelled with a "
+               "dead owner are swept at the next start (Ryuk is not needed)")
+    capabilities = frozenset({Capability.CRASH, Capability.PAUSE, Capability.OWNS_SERVER})
+    auto_rank = 1
 
     def __init__(self, *, keep: bool = False, image: str | None = None,
                  options: dict[str, str] | None = None, persistent: bool = False) -> None:
-        super().__init__(keep=keep)
+        super().__init__(keep=keep, options=options)
         self.image = image or image_name()
-        self.options = {**FAST_CLUSTER_OPTIONS, **(options or {})}
         self.persistent = persistent
         self.container: Any = None
         self._reaper: Reaper | None = None
         self._password = ""
+
+    @classmethod
+    def usable(cls, dsn: str | None) -> bool:
+        """A Docker engine answers and the image is present or can be pulled."""
+        if dsn:
+            return False
+        if container_usable():
+            return True
+        if docker_answers():
+            log.warning("auto: Docker answers but image %s cannot be had; not using a "
+                        "container (set CHECKER_PG_IMAGE to use one)", image_name())
+        return False
+
+    def prepare(self, needs: frozenset[Capability]) -> None:
+        """A crash must keep the data and the host port: persistent storage then."""
+        if Capability.CRASH in needs:
+            self.persistent = True
 
     def start(self) -> Server:
         """Check Docker and the image, start the container, wait for `psql` to answer inside."""
@@ -197,7 +212,7 @@ class ContainerProvider(Provider):
                                       shm_size="512m")
         container.with_command(command)
         # A fixed host port survives `docker start`; Docker gives an ephemeral one anew.
-        _publish(container, _free_local_port() if self.persistent else None)
+        _publish(container, free_port() if self.persistent else None)
         if not self.persistent:
             container.with_tmpfs_mount(DATA_DIR)
         self.container = container
@@ -205,7 +220,7 @@ class ContainerProvider(Provider):
             container.start()
         except Exception as exc:
             raise InfrastructureError(
-                f"PostgreSQL container from {self.image} did not start: {_first_line(exc)}"
+                f"PostgreSQL container from {self.image} did not start: {first_line(exc)[:300]}"
                 f"{self._log_tail()}"
             ) from None
         container_id = container.get_container_id()
@@ -213,15 +228,13 @@ class ContainerProvider(Provider):
             self._reaper = Reaper([{"kind": "docker_rm", "container": container_id}])
         return self._server()
 
-    def kill(self) -> None:
+    def crash(self) -> None:
         """Crash the server: `docker kill` (SIGKILL to the postmaster, PID 1 of the container).
 
         Every PostgreSQL process dies at once with nothing flushed beyond what each commit
         already wrote; the container and (when persistent) its data directory stay.
         """
-        if self.container is None:
-            raise InfrastructureError("the container was never started")
-        wrapped = self.container.get_wrapped_container()
+        wrapped = self._container().get_wrapped_container()
         wrapped.kill()
         wrapped.wait(timeout=30)
 
@@ -231,15 +244,35 @@ class ContainerProvider(Provider):
         Only a persistent container has data to recover (a tmpfs would come back empty); it
         publishes a fixed host port, so the URL stays the same and clients can reconnect.
         """
-        if self.container is None:
-            raise InfrastructureError("the container was never started")
+        container = self._container()
         if not self.persistent:
             raise InfrastructureError("a container with its data on tmpfs loses it on restart: "
                                       "start the provider with persistent=True")
-        self.container.get_wrapped_container().start()
+        container.get_wrapped_container().start()
         server = self._server()
         _wait_until_accepting(server.url, self._password)
         return server
+
+    def pause(self) -> str:
+        """`docker pause` (the cgroup freezer: every process in the container)."""
+        self._container().get_wrapped_container().pause()
+        return "docker pause"
+
+    def resume(self) -> None:
+        """`docker unpause`."""
+        self._container().get_wrapped_container().unpause()
+
+    def server_log(self) -> str:
+        """The container's output (PostgreSQL logs to it)."""
+        if self.container is None:
+            return ""
+        out, err = self.container.get_logs()
+        return bytes(out + err).decode(errors="replace")
+
+    def _container(self) -> Any:
+        if self.container is None:
+            raise InfrastructureError("the container was never started")
+        return self.container
 
     def _server(self) -> Server:
         container_id = self.container.get_container_id()
@@ -266,3 +299,6 @@ class ContainerProvider(Provider):
             return ""
         lines = (out + err).decode(errors="replace").strip().splitlines()
         return (" | log: " + " | ".join(lines[-3:])) if lines else ""
+
+
+PROVIDER = ContainerProvider

