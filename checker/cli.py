@@ -20,13 +20,21 @@ from checker import migrate
 from checker.adopt import adopt
 from checker.audit import Argon2Minimum, AuditOptions, run_audit
 from checker.audit.options import MIN_ARGON2_ENV, OWASP_MINIMUM
+from checker.audit.registry import FAMILIES
 from checker.audit.render import print_result, to_json
+from checker.cli_options import (
+    DbOption,
+    DsnOption,
+    KeepOption,
+    LoadOptions,
+    ReportOption,
+    load_command,
+)
 from checker.cooperative import require_cooperative
 from checker.database import migrated_database
-from checker.errors import CheckerError, InfrastructureError, UsageError, first_line
-from checker.provision import KINDS, select_provider
+from checker.errors import CheckerError, InfrastructureError, first_line
+from checker.provision import select_provider
 from checker.provision.dsn import describe, parse_dsn
-from checker.runconfig import RunConfig, new_seed
 from checker.smoke import run_smoke
 from taskhub.db import libpq_url
 
@@ -36,19 +44,8 @@ db_app = typer.Typer(help="Ephemeral servers and schema migrations.", no_args_is
 app.add_typer(db_app, name="db")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-DbOption = Annotated[str | None, typer.Option(
-    "--db", help=f"Where PostgreSQL comes from: {'|'.join(KINDS)} [env CHECKER_DB; auto]",
-    show_default=False)]
-DsnOption = Annotated[str | None, typer.Option(
-    "--dsn", help="An existing server (databases are created and dropped on it) "
-                  "[env CHECKER_DSN]", show_default=False)]
 RequiredDsn = Annotated[str, typer.Option("--dsn", help="The database to act on.",
                                           envvar="CHECKER_DSN")]
-KeepOption = Annotated[bool, typer.Option(
-    "--keep", help="Leave the server and database running after the command and print how "
-                   "to stop them.")]
-
-
 @app.command("audit")
 def audit(
     dsn: RequiredDsn,
@@ -57,8 +54,8 @@ def audit(
         show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     only: Annotated[str | None, typer.Option(
-        "--only", help="Only these families or checks (comma-separated): schema, orphans, "
-                       "transitions, isolation, auth, ledger.", show_default=False)] = None,
+        "--only", help="Only these families or checks (comma-separated): "
+                       f"{', '.join(FAMILIES)}.", show_default=False)] = None,
     min_argon2: Annotated[str, typer.Option(
         "--min-argon2", envvar=MIN_ARGON2_ENV,
         help="Weakest accepted Argon2id cost of current password hashes.")]
@@ -83,36 +80,6 @@ def audit(
         raise typer.Exit(1)
 
 
-ScenarioArg = Annotated[str, typer.Argument(help="A scenario (see `checker scenarios`).",
-                                            show_default=False)]
-UsersOption = Annotated[int, typer.Option("--users", help="Simulated users in all.")]
-SpawnOption = Annotated[float, typer.Option("--spawn-rate", help="Users started per second.")]
-WorkersOption = Annotated[int, typer.Option(
-    "--workers", help="Local Locust worker processes (distributed mode; 0: one process).")]
-SeedOption = Annotated[int | None, typer.Option(
-    "--seed", help="Seed of the generated data and choices (default: random, reported).",
-    show_default=False)]
-ReportOption = Annotated[Path, typer.Option("--report-dir", help="Where report folders go.")]
-Argon2Option = Annotated[str, typer.Option(
-    "--argon2", help="Argon2id cost of the load: owasp (m=19MiB,t=2,p=1), rfc9106 "
-                     "(taskhub's default, 64MiB,t=3,p=4) or test (1MiB,t=1).")]
-TenantsOption = Annotated[int | None, typer.Option(
-    "--tenants", help="Seeded tenants (default: the scenario's).", show_default=False)]
-TasksOption = Annotated[int | None, typer.Option(
-    "--tasks-per-tenant", help="Seeded tasks per tenant (default: the scenario's).",
-    show_default=False)]
-StopTimeoutOption = Annotated[str, typer.Option(
-    "--stop-timeout", help="Grace for users to finish their current operation at the end.")]
-RemoteOption = Annotated[int, typer.Option(
-    "--remote-workers", help="Workers to wait for from other machines (`locust --worker`).")]
-BindOption = Annotated[str, typer.Option(
-    "--master-bind", help="Interface the master listens on for workers.")]
-PortOption = Annotated[int, typer.Option(
-    "--master-port", help="Port the master listens on for workers (0: a free one).")]
-WebPortOption = Annotated[int, typer.Option("--web-port", help="Port of Locust's web UI "
-                                                               "(bound to 127.0.0.1).")]
-
-
 @app.command("scenarios")
 def list_scenarios() -> None:
     """List the load scenarios, one line each."""
@@ -123,124 +90,37 @@ def list_scenarios() -> None:
 
 
 @app.command("run")
-def run(
-    scenario: ScenarioArg,
-    db: DbOption = None,
-    dsn: DsnOption = None,
-    users: UsersOption = 20,
-    spawn_rate: SpawnOption = 20.0,
-    duration: Annotated[str, typer.Option("--duration", help="How long the load runs.")]
-    = "30s",
-    workers: WorkersOption = 0,
-    seed: SeedOption = None,
-    report_dir: ReportOption = Path("reports"),
-    keep: KeepOption = False,
-    max_fail_ratio: Annotated[float | None, typer.Option(
-        "--max-fail-ratio", help="Fail (exit 1) above this ratio of failed operations "
-                                 "(default 0: any failure; with --faults: no limit).",
-        show_default=False)] = None,
-    p95_ms: Annotated[float | None, typer.Option(
-        "--p95-ms", help="Fail (exit 1) when the p95 of all operations is above this.",
-        show_default=False)] = None,
-    argon2: Argon2Option = "owasp",
-    tenants: TenantsOption = None,
-    tasks_per_tenant: TasksOption = None,
-    stop_timeout: StopTimeoutOption = "10s",
-    remote_workers: RemoteOption = 0,
-    master_bind: BindOption = "127.0.0.1",
-    master_port: PortOption = 0,
-    ui: Annotated[bool, typer.Option("--ui", help="Locust's web UI instead of headless "
-                                                   "(like `checker explore`).")] = False,
-    web_port: WebPortOption = 8089,
-    faults: Annotated[str | None, typer.Option(
-        "--faults", help="Faults injected during the load, e.g. 'kill-backends:every=5s;"
-                         "crash:every=20s;pause:every=15s,for=2s;statement-timeout:200ms' "
-                         "(crash and pause: not with --dsn).",
-        show_default=False)] = None,
-) -> None:
+@load_command()
+def run(options: LoadOptions) -> None:
     """Drive a scenario against a fresh migrated database, audit it, write a report."""
-    from dataclasses import replace
-
-    from checker.faults.spec import parse_faults
-
-    config = _run_config(scenario, users, spawn_rate, duration, workers, seed, argon2, tenants,
-                         tasks_per_tenant, stop_timeout, remote_workers, master_bind,
-                         master_port, ui, web_port)
-    if faults is not None:
-        config = replace(config, faults=parse_faults(faults))
-    if max_fail_ratio is not None and not 0 <= max_fail_ratio <= 1:
-        raise UsageError(f"bad --max-fail-ratio {max_fail_ratio}: between 0 and 1")
-    if max_fail_ratio is None and not config.faults:
-        max_fail_ratio = 0.0
-    if p95_ms is not None and p95_ms <= 0:
-        raise UsageError(f"bad --p95-ms {p95_ms}: must be more than zero")
-    _load(config, db, dsn, keep, report_dir, max_fail_ratio, p95_ms)
+    _load(options)
 
 
 @app.command("explore")
-def explore(
-    scenario: ScenarioArg,
-    db: DbOption = None,
-    dsn: DsnOption = None,
-    users: UsersOption = 20,
-    spawn_rate: SpawnOption = 20.0,
-    duration: Annotated[str | None, typer.Option(
+@load_command(
+    offer=("scenario", "db", "dsn", "users", "spawn_rate", "duration", "seed", "report_dir",
+           "keep", "argon2", "tenants", "tasks_per_tenant", "web_port"),
+    fixed={"ui": True},
+    overrides={"duration": (Annotated[str | None, typer.Option(
         "--duration", help="End the session after this long (default: at Ctrl-C).",
-        show_default=False)] = None,
-    seed: SeedOption = None,
-    report_dir: ReportOption = Path("reports"),
-    keep: KeepOption = False,
-    argon2: Argon2Option = "owasp",
-    tenants: TenantsOption = None,
-    tasks_per_tenant: TasksOption = None,
-    web_port: WebPortOption = 8089,
-) -> None:
+        show_default=False)], None)})
+def explore(options: LoadOptions) -> None:
     """Locust's web UI (127.0.0.1) on a fresh migrated database; Ctrl-C ends, audits, reports."""
-    config = _run_config(scenario, users, spawn_rate, duration, 0, seed, argon2, tenants,
-                         tasks_per_tenant, "10s", 0, "127.0.0.1", 0, True, web_port)
-    _load(config, db, dsn, keep, report_dir, 0.0, None)
+    _load(options)
 
 
-def _run_config(scenario: str, users: int, spawn_rate: float, duration: str | None,
-                workers: int, seed: int | None, argon2: str, tenants: int | None,
-                tasks_per_tenant: int | None, stop_timeout: str, remote_workers: int,
-                master_bind: str, master_port: int, ui: bool, web_port: int) -> RunConfig:
-    """Validate everything before any server starts (UsageError: exit 2)."""
-    from checker.durations import parse_duration
-    from checker.load.catalogue import require
-    from checker.profiles import argon2_params
-
-    require(scenario)
-    argon2_params(argon2)
-    for name, value, low in (("--users", users, 1), ("--workers", workers, 0),
-                             ("--remote-workers", remote_workers, 0),
-                             ("--tenants", tenants, 2), ("--tasks-per-tenant",
-                                                         tasks_per_tenant, 1),
-                             ("--master-port", master_port, 0), ("--web-port", web_port, 1)):
-        if value is not None and value < low:
-            raise UsageError(f"bad {name} {value}: must be at least {low}")
-    if spawn_rate <= 0:
-        raise UsageError(f"bad --spawn-rate {spawn_rate}: must be more than zero")
-    if ui and workers + remote_workers:
-        raise UsageError("--ui runs one process: it cannot go with --workers")
-    return RunConfig(
-        scenario=scenario, users=users, spawn_rate=spawn_rate,
-        duration=None if duration is None else parse_duration(duration),
-        workers=workers, remote_workers=remote_workers, master_bind=master_bind,
-        master_port=master_port, seed=new_seed() if seed is None else seed, argon2=argon2,
-        tenants=tenants, tasks_per_tenant=tasks_per_tenant,
-        stop_timeout=parse_duration(stop_timeout, "--stop-timeout"), ui=ui, web_port=web_port)
-
-
-def _load(config: RunConfig, db: str | None, dsn: str | None, keep: bool, report_dir: Path,
-          max_fail_ratio: float | None, p95_ms: float | None) -> None:
-    """Refuse unless psycopg cooperates with gevent, run, print the summary; exit 1 on FAIL."""
+def _load(options: LoadOptions) -> None:
+    """Validate, refuse unless psycopg cooperates with gevent, run, print the summary; exit 1
+    on FAIL."""
+    config = options.config()
+    max_fail_ratio, p95_ms = options.limits(config)
     require_cooperative()
     from checker.pipeline import execute
     from checker.report.summary import Thresholds
     from checker.report.terminal import print_summary
 
-    folder, summary = execute(config, db=db, dsn=dsn, keep=keep, report_root=report_dir,
+    folder, summary = execute(config, db=options.db, dsn=options.dsn, keep=options.keep,
+                              report_root=options.report_dir,
                               thresholds=Thresholds(max_fail_ratio, p95_ms))
     print_summary(summary, folder)
     if not summary.ok:

@@ -32,6 +32,13 @@ def argon2_params(profile: str) -> Argon2Params:
                          f"{', '.join(PROFILES)}") from None
 
 
+def profiles_help() -> str:
+    """`--argon2`'s help, from the profiles."""
+    choices = ", ".join(f"{name} (m={params.memory_cost // 1024}MiB, t={params.time_cost}, "
+                        f"p={params.parallelism})" for name, params in PROFILES.items())
+    return f"Argon2id cost of the load: {choices}."
+
+
 def legacy_params(profile: str) -> Argon2Params:
     """Parameters of seeded hashes that must be re-hashed at login (never weaker)."""
     params = argon2_params(profile)

@@ -2,30 +2,26 @@
 
 `observe(conninfo)` plays each script of `anomalies.ANOMALIES` at read committed, repeatable read
 and serializable and classifies what happened; `render_markdown` and `to_json` present it next to
-PostgreSQL's documented behaviour. `main` provisions a server (as `--db`/`--dsn` say), runs the
-matrix in a throwaway database and writes `isolation-matrix.md` and `isolation-matrix.json`:
-
-    python -m checker.isolation.matrix [--db KIND] [--dsn URL] [--out DIR]
+PostgreSQL's documented behaviour. `generate` provisions a server (as `--db`/`--dsn` say) and
+runs the matrix in a throwaway database; `write_report` writes `isolation-matrix.md` and
+`isolation-matrix.json`. The command is `checker isolation-matrix`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from checker.errors import CheckerError, UsageError
+from checker.errors import UsageError
 from checker.isolation import operations
 from checker.isolation.anomalies import ANOMALIES, Anomaly
 from checker.isolation.lab import Lab, Level, Trace
 from checker.isolation.outcome import Cell, classify
 from checker.janitor import DatabaseJanitor
-from checker.provision import KINDS, select_provider
+from checker.provision import select_provider
 from taskhub.db import libpq_url
 
 LEVELS: tuple[Level, ...] = tuple(Level)
@@ -153,28 +149,3 @@ def generate(kind: str | None = None, dsn: str | None = None) -> Matrix:
                 return observe(libpq_url(url))
         finally:
             janitor.close()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Generate the report; 0 when every cell is as documented, 1 if not, else the error's code."""
-    parser = argparse.ArgumentParser(prog="python -m checker.isolation.matrix",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--db", choices=KINDS, default=None, help="where PostgreSQL comes from")
-    parser.add_argument("--dsn", default=None, help="an existing server to use")
-    parser.add_argument("--out", type=Path, default=None,
-                        help=f"report directory (default reports/<UTC>-{REPORT_NAME})")
-    args = parser.parse_args(argv)
-    try:
-        matrix = generate(args.db, args.dsn)
-    except CheckerError as exc:
-        print(f"checker: {exc}", file=sys.stderr)
-        return exc.exit_code
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    markdown, _data = write_report(matrix, args.out or Path("reports") / f"{stamp}-{REPORT_NAME}")
-    print(markdown.read_text(), end="")
-    print(f"report: {markdown.parent}", file=sys.stderr)
-    return 0 if not matrix.mismatches() else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
