@@ -15,7 +15,7 @@ from checker import access
 from checker.access import RuntimeAccess
 from checker.janitor import DatabaseJanitor
 from taskhub.db import libpq_url
-from tests.checker.conftest import eventually
+from tests.support import eventually
 
 INSUFFICIENT_PRIVILEGE = "42501"
 

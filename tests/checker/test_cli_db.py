@@ -20,7 +20,7 @@ from checker.janitor import DatabaseJanitor
 from checker.provision import Server
 from checker.provision.embedded import DIR_PREFIX, base_dir, find_bindir
 from taskhub.db import libpq_url
-from tests.checker.conftest import answers, needs_docker
+from tests.support import answers, needs_docker
 
 CHECKER = [sys.executable, "-m", "checker"]
 

@@ -20,7 +20,7 @@ from checker.provision.container import (
     sweep_stale_containers,
 )
 from taskhub.db import libpq_url
-from tests.checker.conftest import answers, eventually, needs_docker, provider_in_child
+from tests.support import answers, eventually, needs_docker, provider_in_child
 
 
 def _exists(container_id: str) -> bool:

@@ -12,7 +12,7 @@ from checker.provision.container import ContainerProvider, container_usable
 from checker.provision.dsn import DsnProvider, parse_dsn
 from checker.provision.embedded import EmbeddedProvider
 from taskhub.db import libpq_url
-from tests.checker.conftest import needs_docker
+from tests.support import needs_docker
 
 
 def test_reaches_the_server_and_leaves_it_running(pg_server: Server) -> None:

@@ -15,7 +15,7 @@ from checker.errors import InfrastructureError
 from checker.provision.base import Owner
 from checker.provision.embedded import DIR_PREFIX, EmbeddedProvider, base_dir, sweep_stale_dirs
 from taskhub.db import libpq_url
-from tests.checker.conftest import answers, eventually, provider_in_child
+from tests.support import answers, eventually, provider_in_child
 
 
 def _alive(pid: int) -> bool:

@@ -17,8 +17,8 @@ from checker.faults.kinds import FAULT_KINDS
 from checker.faults.spec import Fault, parse_faults
 from checker.provision import Server
 from taskhub.db import libpq_url
-from tests.checker.conftest import needs_docker
 from tests.checker.run_support import FAST, Run, checker, run
+from tests.support import needs_docker
 
 
 def test_specs_parse() -> None:

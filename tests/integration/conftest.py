@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from checker.access import RuntimeAccess
 from taskhub import auth, tokens, users
 from taskhub.db import Database
 from taskhub.settings import TEST_ARGON2, Settings
@@ -19,6 +20,15 @@ JWT_SECRET = "integration-tests-secret-" + "0123456789abcdef" * 3  # 72 bytes
 def settings() -> Settings:
     """Cheap Argon2id and a 32+ byte secret; everything else at its default."""
     return Settings(argon2=TEST_ARGON2, jwt_secret=JWT_SECRET)
+
+
+@pytest.fixture
+def held(db_access: RuntimeAccess) -> Iterator[Database]:
+    """A second `Database` on this test's database, with pools of its own: the actor a test
+    pauses (on a lock, an event hook) while the others go on through `db`."""
+    database = db_access.connect()
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

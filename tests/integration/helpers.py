@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
 
+from checker.audit import run_audit
 from taskhub.db import Database
 from taskhub.principal import Principal
 from taskhub.settings import APP_ROLE
@@ -70,18 +71,19 @@ def engines_of(target: Database | Engine) -> tuple[Engine, ...]:
     return (target.app, target.worker) if isinstance(target, Database) else (target,)
 
 
-def ledger_violations(engine: Engine) -> list[tuple[object, ...]]:
-    """Tasks whose version is not their event count or whose status is not the last event's."""
+def count(engine: Engine, sql: str, **params: object) -> int:
+    """`SELECT count(*) ...` (or any one-integer query) as the owner, behind the services."""
     with as_owner(engine) as conn:
-        rows = conn.execute(text("""
-            SELECT t.id, t.status, t.version, count(e.id) AS events,
-                   (array_agg(e.to_status ORDER BY e.id DESC))[1] AS last_to
-            FROM tasks t LEFT JOIN task_events e ON e.task_id = t.id
-            GROUP BY t.id
-            HAVING t.version <> count(e.id)
-                OR t.status IS DISTINCT FROM (array_agg(e.to_status ORDER BY e.id DESC))[1]
-        """)).all()
-    return [tuple(row) for row in rows]
+        return int(conn.execute(text(sql), params).scalar_one())
+
+
+def lifecycle_violations(engine: Engine) -> list[str]:
+    """The audit's own transitions checks on this database (legal paths, status = the last
+    event's, version = the event count, terminal fields, nothing after a terminal state): a
+    line per check that did not pass, none when the lifecycle is sound."""
+    result = run_audit(engine.url, only="transitions")
+    return [f"{check.name}: {check.status}, {check.violations} violations, e.g. "
+            f"{check.samples[:1] or check.error}" for check in result.failed]
 
 
 def wait_for_lock_waiters(engine: Engine, n: int, timeout: float = 10.0) -> None:

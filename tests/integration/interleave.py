@@ -12,16 +12,17 @@ COMMIT" is just before that statement is sent.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Literal
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 
 from taskhub.db import Database
 from tests.integration.faults import is_write
-from tests.integration.helpers import engines_of, is_commit
+from tests.integration.helpers import engines_of, is_commit, wait_for_lock_waiters
 
 Point = Literal["before_write", "after_write", "before_commit"]
 TIMEOUT_S = 30.0
@@ -82,7 +83,7 @@ class Pause:
             event.remove(engine, self._event, self._listener)
 
 
-def outcome(call: Callable[[], Any]) -> Any:
+def returned_or_raised(call: Callable[[], Any]) -> Any:
     """The call's return value, or the exception it raised (as a value)."""
     try:
         return call()
@@ -91,5 +92,18 @@ def outcome(call: Callable[[], Any]) -> Any:
 
 
 def in_thread(pool: ThreadPoolExecutor, call: Callable[[], Any]) -> Future[Any]:
-    """Start `call` on its own thread; the future holds its outcome (value or exception)."""
-    return pool.submit(outcome, call)
+    """Start `call` on its own thread; the future holds what it returned or raised."""
+    return pool.submit(returned_or_raised, call)
+
+
+def all_at_once(engine: Engine, task_id: uuid.UUID, *moves: Callable[[], Any]) -> list[Any]:
+    """Hold the task's row lock (on the owner's `engine`) until every move has read the task
+    and queued on the lock, then release it: they all attempt the same conditional write at
+    the same moment. What each returned or raised, in order."""
+    with ThreadPoolExecutor(len(moves)) as pool, engine.connect() as blocker:
+        blocker.begin()
+        blocker.execute(text("SELECT 1 FROM tasks WHERE id = :t FOR UPDATE"), {"t": task_id})
+        futures = [in_thread(pool, move) for move in moves]
+        wait_for_lock_waiters(engine, len(moves))
+        blocker.commit()
+        return [future.result(timeout=TIMEOUT_S) for future in futures]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from checker.access import RuntimeAccess
 from taskhub import auth, passwords, tasks, tokens, users
 from taskhub.db import Database
 from taskhub.errors import (
@@ -38,50 +37,26 @@ from tests.integration.faults import after_write
 from tests.integration.helpers import (
     Account,
     as_owner,
-    ledger_violations,
+    count,
+    lifecycle_violations,
     password,
     wait_for_lock_waiters,
 )
-from tests.integration.interleave import Pause, in_thread, outcome
+from tests.integration.interleave import Pause, all_at_once, in_thread, returned_or_raised
 
 N = 8
 OTHER_ARGON2 = Argon2Params(time_cost=2, memory_cost=2048, parallelism=1)
 
 
-@pytest.fixture
-def held(db_access: RuntimeAccess) -> Iterator[Database]:
-    """Pools of their own for the actor that gets paused."""
-    db = db_access.connect()
-    yield db
-    db.dispose()
-
-
-def count(engine: Engine, sql: str, **params: object) -> int:
-    with as_owner(engine) as conn:
-        return int(conn.execute(text(sql), params).scalar_one())
-
-
-def all_at_once(engine: Engine, task_id: uuid.UUID, moves: list[Callable[[], Any]]) -> list[Any]:
-    """Hold the task's row lock until every move has read the task and queued on the lock,
-    then release it: they all attempt the same conditional write at the same moment."""
-    with ThreadPoolExecutor(len(moves)) as pool, engine.connect() as blocker:
-        blocker.begin()
-        blocker.execute(text("SELECT 1 FROM tasks WHERE id = :t FOR UPDATE"), {"t": task_id})
-        futures = [in_thread(pool, move) for move in moves]
-        wait_for_lock_waiters(engine, len(moves))
-        blocker.commit()
-        return [future.result(timeout=30) for future in futures]
-
-
 def test_n_workers_moving_one_task_exactly_one_wins(db: Database,
         db_engine: Engine, make_account: Callable[..., Account]) -> None:
     task = tasks.create(db, make_account().principal, "contested")
-    started = all_at_once(db_engine, task.id, [
+    started = all_at_once(db_engine, task.id, *[
         lambda i=i: tasks.start(db, Worker(f"w{i}"), task.id) for i in range(N)])
     assert sum(isinstance(o, tasks.TaskRecord) for o in started) == 1
     assert sum(isinstance(o, TransitionConflict) for o in started) == N - 1
 
-    finished = all_at_once(db_engine, task.id, [
+    finished = all_at_once(db_engine, task.id, *[
         (lambda i=i: tasks.complete(db, Worker(f"w{i}"), task.id, {"by": i}))
         if i % 2 else (lambda i=i: tasks.fail(db, Worker(f"w{i}"), task.id, f"w{i}"))
         for i in range(N)])
@@ -90,7 +65,7 @@ def test_n_workers_moving_one_task_exactly_one_wins(db: Database,
     assert sum(isinstance(o, TransitionConflict) for o in finished) == N - 1
     assert winners[0].version == 3
     assert count(db_engine, "SELECT count(*) FROM task_events WHERE task_id = :t", t=task.id) == 3
-    assert ledger_violations(db_engine) == []
+    assert lifecycle_violations(db_engine) == []
 
 
 def test_n_workers_free_running(db: Database,
@@ -109,7 +84,7 @@ def test_n_workers_free_running(db: Database,
         def attempt(name: str, task_id: uuid.UUID = task.id,
                     barrier: threading.Barrier = barrier) -> Any:
             barrier.wait()
-            return outcome(lambda: tasks.start(db, Worker(name), task_id))
+            return returned_or_raised(lambda: tasks.start(db, Worker(name), task_id))
 
         with ThreadPoolExecutor(N) as pool:
             outcomes = list(pool.map(attempt, [f"w{i}" for i in range(N)]))
@@ -117,7 +92,7 @@ def test_n_workers_free_running(db: Database,
         assert all(isinstance(o, tasks.TaskRecord | TransitionConflict) or (
             isinstance(o, IllegalTransition) and o.from_status == Status.PROCESSING)
             for o in outcomes), outcomes
-    assert ledger_violations(db_engine) == []
+    assert lifecycle_violations(db_engine) == []
 
 
 def test_user_edits_racing_worker_updates_lose_nothing(db: Database,
@@ -145,7 +120,7 @@ def test_user_edits_racing_worker_updates_lose_nothing(db: Database,
         assert (final.title, final.payload) == (f"edited {i}", {"v": i})
         assert (final.status, final.result, final.version) == (
             Status.COMPLETED, {"done": str(task_id)}, 3)
-    assert ledger_violations(db_engine) == []
+    assert lifecycle_violations(db_engine) == []
 
 
 def test_parallel_logins_open_distinct_sessions_and_rehash_once(db: Database,
@@ -272,7 +247,7 @@ def test_one_email_registered_concurrently_free_running(db: Database,
 
         def register(email: str, barrier: threading.Barrier = barrier) -> Any:
             barrier.wait()
-            return outcome(lambda: users.register(db, settings, email, password(3)))
+            return returned_or_raised(lambda: users.register(db, settings, email, password(3)))
 
         with ThreadPoolExecutor(len(emails)) as pool:
             outcomes = list(pool.map(register, emails))
@@ -334,7 +309,7 @@ def test_user_deleted_while_its_tasks_are_processed(db: Database,
         assert count(db_engine, f"SELECT count(*) FROM {table} WHERE user_id = :u",
                      u=doomed.user_id) == 0
     assert {t.status for t in tasks.list_tasks(db, bystander)} == {Status.COMPLETED}
-    assert ledger_violations(db_engine) == []
+    assert lifecycle_violations(db_engine) == []
 
 
 def test_password_change_racing_logins_leaves_no_old_session_alive(db: Database,
@@ -348,7 +323,7 @@ def test_password_change_racing_logins_leaves_no_old_session_alive(db: Database,
 
     def log_in_until_refused() -> None:
         for _ in range(200):
-            result = outcome(lambda: auth.login(db, settings, account.user.email,
+            result = returned_or_raised(lambda: auth.login(db, settings, account.user.email,
                                                 account.password))
             with lock:
                 (issued if isinstance(result, str) else outcomes).append(result)

@@ -30,10 +30,10 @@ from taskhub.db import Database, make_engine
 from taskhub.errors import StorageError, TaskhubError
 from taskhub.principal import Principal, Worker
 from taskhub.settings import Settings
-from tests.checker.conftest import needs_docker
 from tests.integration.faults import snapshot
-from tests.integration.helpers import ledger_violations, password
+from tests.integration.helpers import lifecycle_violations, password
 from tests.integration.interleave import Pause, in_thread
+from tests.support import needs_docker
 
 RECOVERED = "automatic recovery in progress"  # logged only when the last shutdown was a crash
 
@@ -165,7 +165,7 @@ def test_committed_survives_a_crash_and_uncommitted_does_not(
         with after.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM users WHERE email = "
                                      "'never@example.com'")).scalar_one() == 0
-        assert ledger_violations(after) == []
+        assert lifecycle_violations(after) == []
         tasks.create(after_db, owner, "after the restart")  # and the database works on
     finally:
         after.dispose()

@@ -79,9 +79,11 @@ def test_a_blocked_statement_is_collected_when_released(lab_url: str) -> None:
     assert trace.final == ((1, 12), (2, 20))
 
 
-def test_main_writes_the_report(pg_server: Server, tmp_path: Path) -> None:
+def test_the_generated_report_on_a_dsn_server(pg_server: Server, tmp_path: Path) -> None:
     dsn = pg_server.url.render_as_string(hide_password=False)
-    assert isolation_matrix.main(["--dsn", dsn, "--out", str(tmp_path)]) == 0
+    matrix = isolation_matrix.generate(dsn=dsn)
+    assert not matrix.mismatches()
+    isolation_matrix.write_report(matrix, tmp_path)
     report = (tmp_path / "isolation-matrix.md").read_text()
     assert report.startswith("# Isolation anomalies")
     assert "| tasks.claim | two workers claim from the queue at once | P4 (double claim) |" \

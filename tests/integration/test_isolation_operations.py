@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from checker.access import RuntimeAccess
 from checker.isolation.operations import OPERATIONS
@@ -32,29 +32,16 @@ from taskhub.errors import (
 from taskhub.lifecycle import Status
 from taskhub.principal import Worker
 from taskhub.settings import Settings
-from tests.integration.helpers import Account, as_owner, password, wait_for_lock_waiters
+from tests.integration.helpers import Account, count, password, wait_for_lock_waiters
 from tests.integration.interleave import Pause, in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def held(db_access: RuntimeAccess) -> Iterator[Database]:
-    """The pools of the actor that gets paused."""
-    db = db_access.connect()
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
 def pool() -> Iterator[ThreadPoolExecutor]:
     with ThreadPoolExecutor(2) as executor:
         yield executor
-
-
-def count(engine: Engine, sql: str, **params: object) -> int:
-    with as_owner(engine) as conn:
-        return int(conn.execute(text(sql), params).scalar_one())
 
 
 def test_every_operation_names_an_existing_proof() -> None:

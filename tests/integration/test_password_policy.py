@@ -23,12 +23,7 @@ from taskhub.errors import (
     WeakPassword,
 )
 from taskhub.settings import Settings
-from tests.integration.helpers import Account, as_owner, password, wait_for_lock_waiters
-
-
-def count(engine: Engine, sql: str, **params: object) -> int:
-    with as_owner(engine) as conn:
-        return int(conn.execute(text(sql), params).scalar_one())
+from tests.integration.helpers import Account, as_owner, count, password, wait_for_lock_waiters
 
 
 def test_weak_password_refused_with_feedback(db: Database,

@@ -84,7 +84,7 @@ def refusal(conn: Connection, sql: str) -> str:
     raise AssertionError(f"{sql!r} was allowed as {who}")
 
 
-def count(conn: Connection, table: str) -> int:
+def rows_in(conn: Connection, table: str) -> int:
     return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
 
 
@@ -153,7 +153,7 @@ def test_without_the_right_tenant_nothing_is_visible(
     everything = ("tasks", "task_events", "users", "auth_sessions", "password_history")
 
     def visible(conn: Connection) -> tuple[int, ...]:
-        return tuple(count(conn, table) for table in everything)
+        return tuple(rows_in(conn, table) for table in everything)
 
     forgeries = [
         ("RESET taskhub.tenant",),

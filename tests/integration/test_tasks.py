@@ -26,9 +26,9 @@ from taskhub.principal import Principal, Worker
 from tests.integration.helpers import (
     Account,
     as_owner,
-    ledger_violations,
-    wait_for_lock_waiters,
+    lifecycle_violations,
 )
+from tests.integration.interleave import all_at_once, returned_or_raised
 
 WORKER = Worker("w1")
 
@@ -133,7 +133,7 @@ def test_whole_lifecycle(db: Database, db_engine: Engine, owner: Principal, fini
         ("pending", "processing", "worker:w1", owner.user_id),
         ("processing", str(done.status), "worker:w1", owner.user_id),
     ]
-    assert ledger_violations(db_engine) == []
+    assert lifecycle_violations(db_engine) == []
 
 
 def test_owner_may_move_own_tasks(db: Database, db_engine: Engine, owner: Principal) -> None:
@@ -170,7 +170,7 @@ def test_every_illegal_transition_refused(db: Database,
         with pytest.raises(IllegalTransition):
             MOVES[move](db, task.id)
         assert tasks.get(db, owner, task.id) == before
-    assert ledger_violations(db_engine) == []
+    assert lifecycle_violations(db_engine) == []
 
 
 def test_completion_needs_a_result_and_failure_an_error(db: Database,
@@ -199,32 +199,13 @@ def test_update_does_not_undo_a_concurrent_status_change(db: Database,
     assert (updated.status, updated.version, updated.title) == (Status.PROCESSING, 2, "renamed")
     done = tasks.complete(db, WORKER, task.id, 1)
     assert (done.title, done.payload) == ("renamed", {"v": 2})
-    assert ledger_violations(db_engine) == []
-
-
-def race(engine: Engine, task_id: uuid.UUID, *moves: Callable[[], object]) -> list[object]:
-    """Hold the task's row lock, let every move read the task and queue behind the lock,
-    then release it: all of them attempt the same write at once."""
-    with ThreadPoolExecutor(len(moves)) as pool, engine.connect() as blocker:
-        blocker.begin()
-        blocker.execute(text("SELECT 1 FROM tasks WHERE id = :t FOR UPDATE"), {"t": task_id})
-        futures = [pool.submit(_outcome, move) for move in moves]
-        wait_for_lock_waiters(engine, len(moves))
-        blocker.commit()
-        return [future.result(timeout=30) for future in futures]
-
-
-def _outcome(move: Callable[[], object]) -> object:
-    try:
-        return move()
-    except (TransitionConflict, IllegalTransition) as exc:
-        return exc
+    assert lifecycle_violations(db_engine) == []
 
 
 def test_two_sessions_racing_the_same_start(db: Database,
                                             db_engine: Engine, owner: Principal) -> None:
     task = tasks.create(db, owner, "contested")
-    outcomes = race(db_engine, task.id,
+    outcomes = all_at_once(db_engine, task.id,
                     lambda: tasks.start(db, Worker("a"), task.id),
                     lambda: tasks.start(db, Worker("b"), task.id))
     winners = [o for o in outcomes if isinstance(o, tasks.TaskRecord)]
@@ -233,12 +214,12 @@ def test_two_sessions_racing_the_same_start(db: Database,
     assert winners[0].version == 2
     assert [e[:2] for e in events(db_engine, task.id)] == [(None, "pending"),
                                                             ("pending", "processing")]
-    assert ledger_violations(db_engine) == []
+    assert lifecycle_violations(db_engine) == []
 
 
 def test_complete_and_fail_racing(db: Database, db_engine: Engine, owner: Principal) -> None:
     task = tasks.start(db, WORKER, tasks.create(db, owner, "contested").id)
-    outcomes = race(db_engine, task.id,
+    outcomes = all_at_once(db_engine, task.id,
                     lambda: tasks.complete(db, Worker("a"), task.id, "done"),
                     lambda: tasks.fail(db, Worker("b"), task.id, "gave up"))
     winners = [o for o in outcomes if isinstance(o, tasks.TaskRecord)]
@@ -247,7 +228,7 @@ def test_complete_and_fail_racing(db: Database, db_engine: Engine, owner: Princi
     final = tasks.get(db, owner, task.id)
     assert final == winners[0]
     assert (final.result, final.error) in {("done", None), (None, "gave up")}
-    assert ledger_violations(db_engine) == []
+    assert lifecycle_violations(db_engine) == []
 
 
 def test_free_running_races(db: Database, db_engine: Engine, owner: Principal) -> None:
@@ -259,13 +240,16 @@ def test_free_running_races(db: Database, db_engine: Engine, owner: Principal) -
         def attempt(name: str, task_id: uuid.UUID = task_id,
                     barrier: threading.Barrier = barrier) -> object:
             barrier.wait()
-            return _outcome(lambda: tasks.start(db, Worker(name), task_id))
+            return returned_or_raised(lambda: tasks.start(db, Worker(name), task_id))
 
         with ThreadPoolExecutor(2) as pool:
             outcomes = list(pool.map(attempt, ["a", "b"]))
-        assert sum(isinstance(o, tasks.TaskRecord) for o in outcomes) == 1
+        winners = [o for o in outcomes if isinstance(o, tasks.TaskRecord)]
+        # The loser read the task before (conflict) or after (illegal) the winner's commit.
+        losers = [o for o in outcomes if isinstance(o, TransitionConflict | IllegalTransition)]
+        assert (len(winners), len(losers)) == (1, 1), outcomes
     assert all(t.version == 2 for t in tasks.list_tasks(db, owner))
-    assert ledger_violations(db_engine) == []
+    assert lifecycle_violations(db_engine) == []
 
 
 def test_claim_moves_the_oldest_pending_tasks(db: Database, db_engine: Engine, owner: Principal,
@@ -283,7 +267,7 @@ def test_claim_moves_the_oldest_pending_tasks(db: Database, db_engine: Engine, o
     assert tasks.claim(db, Worker("q"), 10) == []
     with pytest.raises(InvalidInput):
         tasks.claim(db, Worker("q"), 0)
-    assert ledger_violations(db_engine) == []
+    assert lifecycle_violations(db_engine) == []
 
 
 def test_claim_skips_locked_tasks(db: Database,
@@ -315,4 +299,4 @@ def test_concurrent_claims_are_disjoint(db: Database, db_engine: Engine, owner: 
         results = list(pool.map(drain, ["a", "b", "c", "d"]))
     claimed = [task_id for got in results for task_id in got]
     assert sorted(claimed) == sorted(ids)  # every task once, none twice
-    assert ledger_violations(db_engine) == []
+    assert lifecycle_violations(db_engine) == []

@@ -22,7 +22,7 @@ from tests.integration.helpers import (
     as_app,
     as_owner,
     become_app,
-    ledger_violations,
+    lifecycle_violations,
 )
 
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -164,4 +164,4 @@ def test_workers_serve_every_tenant(db: Database,
     claimed = tasks.claim(db, Worker("w"), 10)
     assert {t.user_id for t in claimed} == {a.user_id, b.user_id}
     assert task.id in {t.id for t in claimed}
-    assert ledger_violations(db_engine) == []
+    assert lifecycle_violations(db_engine) == []

@@ -1,4 +1,5 @@
-"""Helpers for provider tests: run a provider in a child process that we can kill."""
+"""Helpers any test folder may use (a plain module, not a conftest): skip without Docker, wait
+for a condition with a deadline, probe a server, run a provider in a child we can kill."""
 
 from __future__ import annotations
 
