@@ -37,7 +37,7 @@ import psycopg
 from sqlalchemy import URL
 
 from checker.errors import InfrastructureError
-from checker.provision.base import Capability, Owner, Provider, Server, free_port
+from checker.provision.base import Capability, Owner, Provider, Server, child_pids, free_port
 from checker.provision.reaper import Reaper
 
 DIR_PREFIX = "checker-pg-"
@@ -206,7 +206,7 @@ class EmbeddedProvider(Provider):
         """SIGSTOP the postmaster first (no new children), then each child."""
         if self.process is None or self.process.poll() is not None:
             raise InfrastructureError("the embedded server is not running")
-        pids = [self.process.pid, *_children(self.process.pid)]
+        pids = [self.process.pid, *child_pids(self.process.pid)]
         for pid in pids:
             _signal(pid, signal.SIGSTOP)
         self._stopped = pids
@@ -330,22 +330,6 @@ class EmbeddedProvider(Provider):
         except OSError:
             return "(no server log)"
         return " | ".join(text[-lines:]) or "(empty server log)"
-
-
-def _children(parent: int) -> list[int]:
-    """Pids whose parent is `parent` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and fields[1] == str(parent):
-            found.append(int(entry.name))
-    return found
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

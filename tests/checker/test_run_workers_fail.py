@@ -19,7 +19,7 @@ import pytest
 from checker import runkey
 from checker.load.catalogue import path_of
 from checker.provision import Server
-from checker.provision.base import free_port
+from checker.provision.base import child_pids, free_port
 from taskhub.db import libpq_url
 from tests.checker.run_support import CHECKER, FAST
 
@@ -125,16 +125,13 @@ def test_remote_workers_exit_when_the_master_is_done(pg_server: Server,
 def local_workers(parent: int) -> list[int]:
     """Pids of the `locust --worker` processes started by `parent`."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in child_pids(parent):
         try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if int(stat[1]) == parent and "--worker" in command:
-            found.append(int(entry.name))
+        if "--worker" in command:
+            found.append(pid)
     return found
 
 
