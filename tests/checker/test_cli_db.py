@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,7 +19,7 @@ from sqlalchemy import URL
 from checker import migrate
 from checker.janitor import DatabaseJanitor
 from checker.provision import Server
-from checker.provision.embedded import DIR_PREFIX, base_dir, find_bindir
+from checker.provision.embedded import DIR_PREFIX, find_bindir
 from taskhub.db import libpq_url
 from tests.support import answers, needs_docker
 
@@ -52,12 +53,13 @@ def psql(url: str, query: str) -> str:
 
 
 def test_db_up_prints_a_url_psql_accepts_and_ctrl_c_removes_everything() -> None:
-    before = set(base_dir().glob(f"{DIR_PREFIX}*"))
     with db_up("--db", "embedded") as (proc, url):
         assert psql(url, "SELECT version_num FROM alembic_version") == migrate.head()
+        workdir = Path(psql(url, "SHOW data_directory")).parent  # this server's, no other's
+        assert workdir.name.startswith(DIR_PREFIX) and workdir.is_dir()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
-    assert set(base_dir().glob(f"{DIR_PREFIX}*")) <= before
+    assert not workdir.exists()
     assert not answers(url)
 
 

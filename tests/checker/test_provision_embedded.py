@@ -12,8 +12,9 @@ import psycopg
 import pytest
 
 from checker.errors import InfrastructureError
+from checker.provision import embedded
 from checker.provision.base import Owner
-from checker.provision.embedded import DIR_PREFIX, EmbeddedProvider, base_dir, sweep_stale_dirs
+from checker.provision.embedded import DIR_PREFIX, EmbeddedProvider, sweep_stale_dirs
 from taskhub.db import libpq_url
 from tests.support import answers, eventually, provider_in_child
 
@@ -43,20 +44,24 @@ def test_starts_serves_and_leaves_nothing_behind() -> None:
 
 
 def test_a_postmaster_killed_with_sigkill_leaves_no_shared_memory_behind() -> None:
-    """What the reaper or a user's `kill -9` does: no /dev/shm segment may outlive it."""
-    def segments() -> set[Path]:
-        return set(Path("/dev/shm").glob("PostgreSQL.*"))  # noqa: S108 (only listed)
-
-    before = segments()
+    """What the reaper or a user's `kill -9` does: nothing of the server may outlive it. Its
+    dynamic shared memory lives in its data directory, never in /dev/shm (where a segment
+    would outlive a SIGKILL): the postmaster's own mappings say where (only this server's
+    processes are inspected, never the machine-wide /dev/shm listing)."""
     provider = EmbeddedProvider()
     with provider as server:
+        assert provider.process is not None and provider.workdir is not None
+        workdir, pid = provider.workdir, provider.process.pid
         with psycopg.connect(libpq_url(server.url)) as conn:
             conn.execute("SET max_parallel_workers_per_gather = 2")
             conn.execute("SELECT count(*) FROM generate_series(1, 100000)")  # may use DSM
-        assert provider.process is not None
-        os.kill(provider.process.pid, signal.SIGKILL)
+            backend = conn.info.backend_pid
+            maps = "".join(Path(f"/proc/{p}/maps").read_text() for p in (pid, backend))
+        assert "/dev/shm/PostgreSQL." not in maps  # noqa: S108 - a name looked for, not used
+        assert f"{workdir}/data/pg_dynshmem/" in maps  # the DSM control segment, mmap'd
+        os.kill(pid, signal.SIGKILL)
         provider.process.wait(timeout=30)
-    assert segments() - before == set()
+    assert not workdir.exists()
 
 
 def test_cleans_up_after_an_exception() -> None:
@@ -92,13 +97,14 @@ def test_stale_directories_of_dead_owners_are_swept(tmp_path: Path) -> None:
     assert not dead.exists() and alive.exists() and kept.exists()
 
 
-def test_a_server_that_fails_to_start_reports_its_log_and_cleans_up() -> None:
-    before = set(base_dir().glob(f"{DIR_PREFIX}*"))
+def test_a_server_that_fails_to_start_reports_its_log_and_cleans_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedded, "base_dir", lambda: tmp_path)  # a place only this test uses
     provider = EmbeddedProvider(options={"shared_buffers": "lots"})
     with pytest.raises(InfrastructureError, match="shared_buffers") as failure, provider:
         pass
     assert failure.value.exit_code == 3
-    assert set(base_dir().glob(f"{DIR_PREFIX}*")) <= before
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_kept_server_survives_stop_until_removed_by_hand() -> None:
