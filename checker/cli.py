@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -33,6 +32,7 @@ from checker.cli_options import (
 from checker.cooperative import require_cooperative
 from checker.database import migrated_database
 from checker.errors import CheckerError, InfrastructureError, first_line
+from checker.interrupts import INTERRUPTS
 from checker.provision import select_provider
 from checker.provision.dsn import describe, parse_dsn
 from checker.smoke import run_smoke
@@ -111,10 +111,11 @@ def explore(options: LoadOptions) -> None:
 
 def _load(options: LoadOptions) -> None:
     """Validate, refuse unless psycopg cooperates with gevent, run, print the summary; exit 1
-    on FAIL."""
+    on FAIL, 130 when interrupted (but for a web-UI session, which Ctrl-C ends)."""
     config = options.config()
     max_fail_ratio, p95_ms = options.limits(config)
     require_cooperative()
+    INTERRUPTS.install()
     from checker.pipeline import execute
     from checker.report.summary import Thresholds
     from checker.report.terminal import print_summary
@@ -123,8 +124,24 @@ def _load(options: LoadOptions) -> None:
                               report_root=options.report_dir,
                               thresholds=Thresholds(max_fail_ratio, p95_ms))
     print_summary(summary, folder)
+    ended_session = config.ui and INTERRUPTS.arrived_in == "load" and INTERRUPTS.count == 1
+    if INTERRUPTS.requested and not ended_session:
+        err.print(_interrupted_line(summary.totals["requests"], summary.audit, folder,
+                                    options.keep))
+        raise typer.Exit(130)
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def _interrupted_line(operations: int, audit: dict[str, object], folder: Path,
+                      keep: bool) -> str:
+    """What an interrupted run did, in one line."""
+    load = f"load stopped after {operations} operations" if operations else "no load ran"
+    verdict = ("audit skipped" if audit.get("skipped")
+               else "audit clean" if audit.get("ok") else "audit found violations")
+    left = "kept the database and server" if keep else "removed the database and server"
+    return (f"interrupted ({INTERRUPTS.signal_name} during {INTERRUPTS.arrived_in}): {load}, "
+            f"{verdict}, report in {folder}, {left}")
 
 
 @app.command("isolation-matrix")
@@ -150,8 +167,13 @@ def isolation_matrix(db: DbOption = None, dsn: DsnOption = None,
 def db_up(db: DbOption = None, dsn: DsnOption = None, keep: KeepOption = False) -> None:
     """Start an ephemeral migrated server and print its URL; Ctrl-C stops and removes it."""
     provider = select_provider(db, dsn, keep=keep)
+    INTERRUPTS.install()
     with migrated_database(provider) as database:
         url = database.url
+        if INTERRUPTS.requested:  # during the set-up: remove it again, say so, exit 130
+            err.print(f"interrupted ({INTERRUPTS.signal_name} during set-up): removing it"
+                      if not keep else "interrupted during set-up: kept it")
+            raise typer.Exit(130)
         err.print(f"[green]ready[/]: {provider.name} server, database {url.database} at head "
                   f"({migrate.current(url)})")
         if keep:
@@ -160,11 +182,9 @@ def db_up(db: DbOption = None, dsn: DsnOption = None, keep: KeepOption = False) 
         else:
             err.print("press Ctrl-C to stop and remove it")
         # The URL comes last: whoever reads it may use the database (and interrupt us) at once.
-        try:
-            print(libpq_url(url), flush=True)
-            if not keep:
-                threading.Event().wait()
-        except KeyboardInterrupt:
+        print(libpq_url(url), flush=True)
+        if not keep:
+            INTERRUPTS.wait()
             err.print("stopping")
 
 

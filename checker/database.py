@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
@@ -27,10 +27,12 @@ class MigratedDatabase:
 
 
 @contextmanager
-def migrated_database(provider: Provider) -> Iterator[MigratedDatabase]:
+def migrated_database(provider: Provider, phase: Callable[[str], None] = lambda _name: None
+                      ) -> Iterator[MigratedDatabase]:
     """Start the provider, create a fresh database, migrate it to head, yield its URL.
 
     On exit the database and the server go, unless the provider keeps them (`--keep`).
+    `phase` hears when the migration starts (`checker.interrupts`).
     """
     with provider as server, ExitStack() as cleanup:
         janitor = DatabaseJanitor(server.url)
@@ -45,5 +47,6 @@ def migrated_database(provider: Provider) -> Iterator[MigratedDatabase]:
                                   "name": url.database}])
                 cleanup.callback(reaper.release)
             cleanup.callback(janitor.drop, url.database)
+        phase("migrate")
         migrate.upgrade(url)
         yield MigratedDatabase(server, url, janitor.runtime_access(url.database))

@@ -20,11 +20,15 @@ def needs_gevent(argv: list[str]) -> bool:
 
 
 def main() -> NoReturn:
-    """Patch for load commands, then hand over to the Typer application."""
-    if needs_gevent(sys.argv[1:]):
-        from gevent import monkey
+    """Patch for load commands, then hand over to the Typer application. A Ctrl-C before the
+    command has set anything up (while importing) ends it without a traceback."""
+    try:
+        if needs_gevent(sys.argv[1:]):
+            from gevent import monkey
 
-        monkey.patch_all()
-    from checker.cli import main as cli_main
-
+            monkey.patch_all()
+        from checker.cli import main as cli_main
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted before the command started: nothing was done\n")
+        sys.exit(130)
     cli_main()

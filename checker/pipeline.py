@@ -12,14 +12,16 @@ from typing import Any
 
 import psycopg
 from rich.console import Console
+from sqlalchemy import URL
 
 from checker import capacity, report
-from checker.audit import AuditOptions, run_audit
+from checker.audit import AuditOptions, AuditResult, run_audit
 from checker.database import migrated_database
 from checker.faults.injector import Injector
 from checker.faults.spec import prepare_provider
 from checker.faults.summary import fault_problems, faults_section
-from checker.history import read_history
+from checker.history import HistoryRecord, read_history
+from checker.interrupts import INTERRUPTS, Interrupts
 from checker.load.result import LoadResult
 from checker.load.runner import run_load
 from checker.load.scenario import load as load_scenario
@@ -34,8 +36,13 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
-            report_root: Path, thresholds: Thresholds) -> tuple[Path, RunSummary]:
-    """Run the scenario on a fresh migrated database and write its report folder."""
+            report_root: Path, thresholds: Thresholds,
+            interrupts: Interrupts = INTERRUPTS) -> tuple[Path, RunSummary]:
+    """Run the scenario on a fresh migrated database and write its report folder.
+
+    An interrupt (`interrupts`) stops the load or skips what has not started; the audit
+    still runs unless a second one arrived, the report is written, and the database and the
+    server go (unless kept)."""
     scenario = load_scenario(config.scenario)
     processes = config.expected_workers or 1
     provider = select_provider(db, dsn, keep=keep,
@@ -43,7 +50,8 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
     if config.faults:
         prepare_provider(provider, config.faults)
     injector: Injector | None = None
-    with migrated_database(provider) as database:
+    interrupts.enter("provision")
+    with migrated_database(provider, interrupts.enter) as database:
         url = libpq_url(database.url)
         capacity.require_room(url, config.users, processes)
         folder = report.new_folder(report_root, config.scenario)
@@ -53,31 +61,48 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
         if config.faults:
             injector = Injector(config.faults, url, provider)
             err.print("faults: " + "; ".join(f.describe() for f in config.faults))
-        load = run_load(scenario, config, url, database.access, history, folder, injector)
-        err.print("load stopped; auditing")
-        # A lost worker's operations since its last report are missing from the history:
-        # the ledger would blame the system under test for them, so only the database's own
-        # checks run, and the run fails naming the worker.
+        load = run_load(scenario, config, url, database.access, history, folder, injector,
+                        interrupts)
         records = read_history(history)  # once: the audit, the figures, the faults
-        audit = run_audit(database.url, None if load.lost_worker else records,
-                          options=AuditOptions(min_argon2=audit_minimum(config.argon2)))
+        audit = _audit(database.url, None if load.lost_worker else records, config,
+                       interrupts)
         version = _server_version(url)
         if keep:
             name = database.url.database
             hint = database.server.stop_hint or f"DROP DATABASE {name} WITH (FORCE); " \
                                                 f"DROP ROLE {name}_app, {name}_worker"
             err.print(f"kept running: {url}\nstop it with: {hint}")
+        interrupts.enter("cleanup")
+    interrupts.enter("report")
     figs = figures(records)
     faults = broken = None
     if injector is not None:
         faults = faults_section(config.faults, injector.records, records, load.started)
         broken = fault_problems(faults)
     summary = build(config, _parameters(config, load, provider.name,
-                                        str(database.url.database)),
+                                        str(database.url.database), interrupts),
                     load, figs, audit, thresholds, version, faults=faults,
                     fault_problems=broken)
     report.write(folder, summary, figs, load.locust_html)
     return folder, summary
+
+
+def _audit(url: URL, records: list[HistoryRecord] | None, config: RunConfig,
+           interrupts: Interrupts) -> AuditResult | None:
+    """The run's audit; None when a second interrupt skipped it (or cut it short).
+
+    A lost worker's operations since its last report are missing from the history
+    (`records` is None then): the ledger would blame the system under test for them, so
+    only the database's own checks run, and the run fails naming the worker."""
+    if interrupts.skip_audit:
+        return None
+    err.print("auditing")
+    interrupts.enter("audit")
+    try:
+        return run_audit(url, records,
+                         options=AuditOptions(min_argon2=audit_minimum(config.argon2)))
+    except KeyboardInterrupt:  # the second interrupt, raised by its handler mid-audit
+        return None
 
 
 def _server_version(url: str) -> str:
@@ -86,8 +111,8 @@ def _server_version(url: str) -> str:
     return str(row[0]) if row else "unknown"
 
 
-def _parameters(config: RunConfig, load: LoadResult, provider: str,
-                database: str) -> dict[str, Any]:
+def _parameters(config: RunConfig, load: LoadResult, provider: str, database: str,
+                interrupts: Interrupts) -> dict[str, Any]:
     params = asdict(config)
     params.update({
         "argon2_params": str(audit_minimum(config.argon2)),
@@ -95,7 +120,7 @@ def _parameters(config: RunConfig, load: LoadResult, provider: str,
         "tenants": load.tenants, "seeded_tasks": load.seeded_tasks,
         "unsafe": list(load.unsafe), "interrupted": load.interrupted,
         "provider": provider, "database": database, "refused_peers": load.refused_peers,
-        "lost_worker": load.lost_worker,
+        "lost_worker": load.lost_worker, "interrupted_in": interrupts.arrived_in,
         "faults": ";".join(f.describe() for f in config.faults),
     })
     return params

@@ -51,6 +51,13 @@ class Progress:
             self._live.__enter__()
         return self
 
+    def note(self, line: str) -> None:
+        """A line of its own, above the progress line."""
+        if self._live is not None:
+            self._live.console.print(line)
+        else:
+            self.console.print(line)
+
     def show(self, tick: Tick) -> None:
         """Redraw (terminal) or print every few seconds (not a terminal)."""
         if self._live is not None:

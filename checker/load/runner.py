@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from gevent.event import Event
 from locust.env import Environment
 from locust.event import Events
 from locust.html import get_html_report
@@ -35,6 +33,7 @@ from checker.access import RuntimeAccess
 from checker.errors import InfrastructureError, UsageError
 from checker.faults.injector import Injector
 from checker.history import HistoryWriter
+from checker.interrupts import INTERRUPTS, Interrupts
 from checker.load.distributed import WorkerGate, serve_workers
 from checker.load.harness import Harness, attach, unsafe_switches
 from checker.load.plain import prepare
@@ -45,14 +44,18 @@ from checker.provision.base import free_port
 from checker.runconfig import RunConfig
 
 WORKER_CONNECT_TIMEOUT = 60.0
+NO_LOAD_HTML = ("<!doctype html><title>No load</title><p>Interrupted before the seed: no "
+                "load ran, so Locust has no report.</p>\n")
 
 
 def run_load(scenario: Scenario, config: RunConfig, url: str, access: RuntimeAccess,
-             history: Path, logs: Path, injector: Injector | None = None) -> LoadResult:
+             history: Path, logs: Path, injector: Injector | None = None,
+             interrupts: Interrupts = INTERRUPTS) -> LoadResult:
     """Seed `url` (a migrated database, as its owner), run `scenario` through `access` (the
     runtime roles: all the load processes get), stop; Locust's figures.
 
-    `injector` injects faults from just before the users start until the load stops.
+    `injector` injects faults from just before the users start until the load stops. After
+    an interrupt (`interrupts`) no user starts, and running users stop.
     """
     _raise_open_file_limit()
     classes, spec = list(scenario.users), scenario.seed
@@ -61,6 +64,13 @@ def run_load(scenario: Scenario, config: RunConfig, url: str, access: RuntimeAcc
     env = Environment(user_classes=classes, events=Events(), stop_timeout=config.stop_timeout,
                       host="taskhub", locustfile=str(scenario.path))
     with HistoryWriter(history, mode="w") as writer:
+        if interrupts.requested:  # before the seed: nothing to start, an empty history
+            now = time.time()
+            return LoadResult(now, now, 0, 0, 0, config.expected_workers, unsafe_switches(),
+                              True, (), OpStats.of(env.stats.total), NO_LOAD_HTML, 0, None)
+        interrupts.enter("seed")
+        print(f"seeding {spec.tenants} tenants, {spec.tasks_per_tenant} tasks each",
+              file=sys.stderr, flush=True)
         setup = prepare(url, access, config.scenario, spec, config.seed, config.argon2,
                         config.users, writer)
         workers: list[subprocess.Popen[bytes]] = []
@@ -77,16 +87,18 @@ def run_load(scenario: Scenario, config: RunConfig, url: str, access: RuntimeAcc
                 harness = Harness(setup, writer)
                 attach(env, harness)
             gevent.spawn(stats_history, runner)
+            interrupts.enter("load")
             started = time.time()
             if injector is not None:
                 injector.start()
             try:
-                peak, interrupted, lost = _drive(env, runner, config,
-                                                 lambda: _lost_worker(runner, gate, workers))
+                peak, lost = _drive(env, runner, config, interrupts,
+                                    lambda: _lost_worker(runner, gate, workers))
             finally:
                 if injector is not None:
                     injector.stop()
             ended = time.time()
+            interrupts.enter("stop")
             _stop(runner, gate, config, lost)
             html = get_html_report(env)
         finally:
@@ -97,7 +109,8 @@ def run_load(scenario: Scenario, config: RunConfig, url: str, access: RuntimeAcc
     stats = env.stats
     ops = tuple(OpStats.of(entry) for _key, entry in sorted(stats.entries.items()))
     return LoadResult(started, ended, len(setup.manifest.tenants), setup.manifest.task_count,
-                      peak, config.expected_workers, unsafe_switches(), interrupted, ops,
+                      peak, config.expected_workers, unsafe_switches(), interrupts.requested,
+                      ops,
                       OpStats.of(stats.total), html, len(gate.refused), lost)
 
 
@@ -151,7 +164,8 @@ def _spawn_workers(scenario: Scenario, config: RunConfig, runner: Runner, gate: 
             [sys.executable, "-m", "locust", "--worker", "-f", str(locustfile),
              "--master-host", "127.0.0.1", "--master-port", str(port), "--loglevel", "WARNING"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, runkey.KEY_ENV: key.hex()}))
+            # The terminal's Ctrl-C is the master's to handle: it stops the workers.
+            start_new_session=True, env={**os.environ, runkey.KEY_ENV: key.hex()}))
         log.close()
     deadline = time.monotonic() + WORKER_CONNECT_TIMEOUT
     while len(gate.authenticated) < config.expected_workers:
@@ -171,12 +185,12 @@ def _spawn_workers(scenario: Scenario, config: RunConfig, runner: Runner, gate: 
     return procs
 
 
-def _drive(env: Environment, runner: Runner, config: RunConfig,
-           lost_worker: Callable[[], str | None]) -> tuple[int, bool, str | None]:
-    """Run until the duration is over, Ctrl-C, SIGTERM or a lost worker; (peak users,
-    interrupted, why a worker was lost)."""
-    stop = Event()
-    gevent.signal_handler(signal.SIGTERM, stop.set)
+def _drive(env: Environment, runner: Runner, config: RunConfig, interrupts: Interrupts,
+           lost_worker: Callable[[], str | None]) -> tuple[int, str | None]:
+    """Run until the duration is over, an interrupt (Ctrl-C, SIGTERM) or a lost worker;
+    (peak users, why a worker was lost). No user starts after an interrupt."""
+    if interrupts.requested:
+        return 0, None
     if config.ui:
         # Locust's UI re-parses sys.argv for its own options on every page: hide ours.
         sys.argv = sys.argv[:1]
@@ -185,25 +199,24 @@ def _drive(env: Environment, runner: Runner, config: RunConfig,
               file=sys.stderr, flush=True)
     else:
         runner.start(config.users, config.spawn_rate)
-    began, peak, interrupted, lost = time.monotonic(), 0, False, None
-    try:
-        with Progress() as progress:
-            while not stop.is_set():
-                elapsed = time.monotonic() - began
-                peak = max(peak, runner.user_count)
-                lost = lost_worker()
-                if lost is not None:
-                    print(f"stopping: {lost}", file=sys.stderr, flush=True)
-                    break
-                total = env.stats.total
-                progress.show(Tick(runner.user_count, total.current_rps, total.num_requests,
-                                   total.num_failures, elapsed, config.duration))
-                if config.duration is not None and elapsed >= config.duration:
-                    break
-                stop.wait(0.5)
-    except KeyboardInterrupt:
-        interrupted = True
-    return peak, interrupted or stop.is_set(), lost
+    began, peak, lost = time.monotonic(), 0, None
+    with Progress() as progress:
+        while not interrupts.requested:
+            elapsed = time.monotonic() - began
+            if peak < config.users <= runner.user_count:
+                progress.note(f"all {config.users} users running")
+            peak = max(peak, runner.user_count)
+            lost = lost_worker()
+            if lost is not None:
+                print(f"stopping: {lost}", file=sys.stderr, flush=True)
+                break
+            total = env.stats.total
+            progress.show(Tick(runner.user_count, total.current_rps, total.num_requests,
+                               total.num_failures, elapsed, config.duration))
+            if config.duration is not None and elapsed >= config.duration:
+                break
+            gevent.sleep(0.25)
+    return peak, lost
 
 
 def _lost_worker(runner: Runner, gate: WorkerGate,

@@ -81,7 +81,8 @@ def _privilege_drop() -> tuple[tuple[str, ...], int | None]:
         return (), None
     userns = ("unshare", "--user", "--map-user=1000", "--map-group=1000")
     if shutil.which("unshare"):
-        probe = subprocess.run([*userns, "true"], capture_output=True, check=False)
+        probe = subprocess.run([*userns, "true"], capture_output=True, check=False,
+                               start_new_session=True)
         if probe.returncode == 0:
             return userns, None
     name = os.environ.get("CHECKER_PG_USER", "nobody")
@@ -278,7 +279,9 @@ class EmbeddedProvider(Provider):
                "-U", SUPERUSER, f"--pwfile={pwfile}", "--auth-local=trust",
                "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync",
                "--no-instructions"]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        # Its own session, like the server: a terminal's Ctrl-C is ours to handle.
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                              start_new_session=True)
         pwfile.unlink()
         if done.returncode != 0:
             tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
@@ -301,8 +304,9 @@ class EmbeddedProvider(Provider):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                # A kept server must survive us and Ctrl-C; otherwise it dies with us.
-                start_new_session=self.keep,
+                # Its own session: a terminal's Ctrl-C is ours to handle (we stop it, after
+                # the audit); a server not kept still dies with us (the parent-death signal).
+                start_new_session=True,
                 preexec_fn=None if self.keep else _set_parent_death_signal,
             )
 

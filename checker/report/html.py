@@ -79,7 +79,7 @@ history: <a href="{files['history']}">{files['history']}</a>.</p>
 <h2 id="operations">Operations</h2>
 {ops}
 {_faults(summary.faults)}
-<h2 id="audit">Audit: {'clean' if audit['ok'] else 'violations found'}
+<h2 id="audit">Audit: {_verdict(audit)}
 ({len(audit['checks'])} checks, {audit['duration_s']:.2f} s)</h2>
 {checks}
 <h2 id="consistency">History against Locust</h2>
@@ -115,3 +115,9 @@ def _faults(faults: dict[str, Any] | None) -> str:
                     numeric={1})
     return (f'<h2 id="faults">Faults: {faults["injected"]} injected '
             f'({escape(faults["spec"])})</h2>\n{events}\n{errors}')
+
+
+def _verdict(audit: dict[str, Any]) -> str:
+    if audit.get("skipped"):
+        return "skipped (a second interrupt)"
+    return "clean" if audit["ok"] else "violations found"

@@ -118,10 +118,11 @@ class RunSummary:
 
 
 def build(config: RunConfig, parameters: dict[str, Any], load: LoadResult, figures: Figures,
-          audit: AuditResult, thresholds: Thresholds, server_version: str, *,
+          audit: AuditResult | None, thresholds: Thresholds, server_version: str, *,
           faults: dict[str, Any] | None = None,
           fault_problems: list[str] | None = None) -> RunSummary:
-    """The whole summary, and the verdict: every problem of the run, in one list."""
+    """The whole summary, and the verdict: every problem of the run, in one list. `audit`
+    None: it was skipped (a second interrupt), which fails the run."""
     broken = thresholds.broken(load)
     check = consistency(load, figures)
     problems = []
@@ -131,7 +132,9 @@ def build(config: RunConfig, parameters: dict[str, Any], load: LoadResult, figur
     problems += [*not_run(config, load, figures), *broken]
     if not check["consistent"]:
         problems.append("the history does not hold exactly the operations Locust counted")
-    if not audit.ok:
+    if audit is None:
+        problems.append("the audit was skipped (a second interrupt): nothing was proven")
+    elif not audit.ok:
         problems.append("audit: " + ", ".join(c.name for c in audit.failed))
     problems += fault_problems or []
     elapsed = max(load.ended - load.started, 1e-9)
@@ -165,7 +168,9 @@ def build(config: RunConfig, parameters: dict[str, Any], load: LoadResult, figur
         thresholds={"max_fail_ratio": thresholds.max_fail_ratio,
                     "p95_ms": thresholds.p95_ms, "broken": broken},
         consistency=check,
-        audit={"ok": audit.ok, "duration_s": round(audit.duration, 3),
-               "checks": [c.to_dict() for c in audit.checks]},
+        audit={"ok": False, "skipped": True, "duration_s": 0.0, "checks": []}
+        if audit is None else {"ok": audit.ok, "skipped": False,
+                               "duration_s": round(audit.duration, 3),
+                               "checks": [c.to_dict() for c in audit.checks]},
         faults=faults,
     )

@@ -31,7 +31,7 @@ def print_summary(summary: RunSummary, folder: Path, console: Console | None = N
         sample = check.get("error") or (str(check["samples"][0]) if check["samples"] else "")
         audit.add_row(check["name"], Text(check["status"], style=_STYLE[check["status"]]),
                       str(check["violations"]), sample[:120])
-    console.print(audit)
+    console.print(audit if not summary.audit.get("skipped") else "audit: skipped")
     if summary.faults is not None:
         faults = summary.faults
         kinds = ", ".join(f"{n} {k}" for k, n in faults["by_kind"].items()) or "none"
