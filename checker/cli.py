@@ -188,6 +188,61 @@ def db_up(db: DbOption = None, dsn: DsnOption = None, keep: KeepOption = False) 
             err.print("stopping")
 
 
+@db_app.command("list")
+def db_list(dsn: DsnOption = None) -> None:
+    """List what `--keep` left: servers on this host, and kept databases on them or on --dsn."""
+    from checker.kept import kept_items
+
+    items = kept_items(parse_dsn(dsn) if dsn else None)
+    if not items:
+        err.print("nothing kept" + ("" if dsn else " on this host (give --dsn for a server's)"))
+        return
+    rows = [(item.kind, item.name, item.where, item.url, _age(item.age_s),
+             _size(item.size_bytes)) for item in items]
+    console = Console()
+    if not console.is_terminal:  # a pipe: one tab-separated line each, whole names
+        print("\n".join("\t".join(row) for row in rows))
+        return
+    table = Table("kind", "name", "where", "url (no password)", "age", "size")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@db_app.command("rm")
+def db_rm(
+    names: Annotated[list[str] | None, typer.Argument(
+        help="Kept servers or databases (see `checker db list`).", show_default=False)]
+    = None,
+    dsn: DsnOption = None,
+    everything: Annotated[bool, typer.Option("--all", help="Remove everything listed.")]
+    = False,
+) -> None:
+    """Remove kept servers (with their databases) or kept databases."""
+    from checker.kept import kept_items, remove
+
+    for item in remove(kept_items(parse_dsn(dsn) if dsn else None), names or [], everything):
+        err.print(f"removed {item.kind} {item.name} ({item.where})")
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}"
+        value /= 1024
+    return f"{value:.0f} GB"
+
+
 @db_app.command("check")
 def db_check(db: DbOption = None, dsn: DsnOption = None) -> None:
     """Start an ephemeral migrated server, run a tenant-isolation smoke test, remove it."""

@@ -38,7 +38,7 @@ def migrated_database(provider: Provider, phase: Callable[[str], None] = lambda 
         janitor = DatabaseJanitor(server.url)
         cleanup.callback(janitor.close)
         janitor.sweep_stale()
-        url = janitor.create()
+        url = janitor.create(kept=provider.keep)
         assert url.database is not None
         if not provider.keep:
             if Capability.OWNS_SERVER not in provider.capabilities:

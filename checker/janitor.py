@@ -4,14 +4,17 @@ Used alike by the CLI (`checker db up`, `checker run`) and the pytest plugin (a 
 database migrated once, a clone per test). Every database it creates carries its owner in the
 database comment, so databases left by a killed process on this host are dropped next time;
 their runtime login roles (`checker.access`) go with them, and roles whose database is gone
-are dropped by the next sweep.
+are dropped by the next sweep. A database created with `--keep` is tagged kept instead and is
+never swept (`checker db rm` removes it).
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TypeVar
 
 import psycopg
@@ -28,6 +31,17 @@ T = TypeVar("T")
 
 PREFIX = "checker_"
 _COMMENT_TAG = "taskhub-checker owner="
+_KEPT_TAG = "taskhub-checker kept at="
+"""A database created with `--keep`: never swept (`checker db rm` removes it)."""
+
+
+@dataclass(frozen=True)
+class KeptDatabase:
+    """A database created with `--keep`: its name, when (epoch s), its size."""
+
+    name: str
+    kept_at: float
+    size_bytes: int
 
 
 class DatabaseJanitor:
@@ -42,14 +56,16 @@ class DatabaseJanitor:
         """The URL of database `name` on the same server, same credentials."""
         return self.server_url.set(database=name)
 
-    def create(self, name: str | None = None, *, template: str | None = None) -> URL:
-        """Create a database (empty, or a copy of `template`) and return its URL."""
+    def create(self, name: str | None = None, *, template: str | None = None,
+               kept: bool = False) -> URL:
+        """Create a database (empty, or a copy of `template`) and return its URL. A `kept`
+        one is never swept, even after its creator exits."""
         name = name or self.new_name()
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template:
             statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         self._execute(statement)
-        comment = f"{_COMMENT_TAG}{Owner.me().tag()}"
+        comment = f"{_KEPT_TAG}{time.time():.0f}" if kept else f"{_COMMENT_TAG}{Owner.me().tag()}"
         self._execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
             sql.Identifier(name), sql.Literal(comment)))
         self._run(lambda conn: access.confine_database(conn, name))
@@ -96,6 +112,19 @@ class DatabaseJanitor:
             self._execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
             dropped.append(role)
         return dropped
+
+    def kept(self) -> list[KeptDatabase]:
+        """The databases on this server created with `--keep`, oldest first."""
+        rows = self._query(
+            "SELECT datname, shobj_description(oid, 'pg_database'), pg_database_size(oid) "
+            "FROM pg_database WHERE datname LIKE %s AND shobj_description(oid, 'pg_database') "
+            "LIKE %s", (PREFIX.replace("_", r"\_") + "%", _KEPT_TAG + "%"))
+        found = []
+        for name, comment, size in rows:
+            at = str(comment)[len(_KEPT_TAG):]
+            found.append(KeptDatabase(str(name), float(at) if at.isdigit() else 0.0,
+                                      int(str(size))))
+        return sorted(found, key=lambda d: d.kept_at)
 
     @contextmanager
     def ephemeral(self, *, template: str | None = None) -> Iterator[URL]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import socket
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
@@ -97,6 +98,21 @@ class Owner:
         return False
 
 
+@dataclass(frozen=True)
+class KeptServer:
+    """A server started with `--keep` that still exists: `name` (what `checker db rm` takes),
+    its admin `url` (secrets included: for the checker's own use, never printed), the
+    `address` clients use, `started` (epoch s), its data's size, and how to remove it."""
+
+    name: str
+    provider: str
+    url: URL
+    address: str
+    started: float
+    size_bytes: int | None
+    remove: Callable[[], None] = field(compare=False, repr=False)
+
+
 class Capability(Enum):
     """What a provider can do with its server besides serving it (what faults need)."""
 
@@ -178,6 +194,11 @@ class Provider(ABC):
     def server_log(self) -> str:
         """The server's log so far, for a failure message ("" when there is none to read)."""
         return ""
+
+    @classmethod
+    def kept_servers(cls) -> list[KeptServer]:
+        """The servers of this provider that a `--keep` left running on this host."""
+        return []
 
     def _cannot(self, capability: Capability) -> InfrastructureError:
         return InfrastructureError(f"the {self.name} provider cannot {capability.value}")

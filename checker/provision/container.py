@@ -20,17 +20,20 @@ import logging
 import os
 import secrets
 import time
+from functools import partial
 from typing import Any
 
 import psycopg
 from sqlalchemy import URL
 
 from checker.errors import InfrastructureError, first_line
-from checker.provision.base import Capability, Owner, Provider, Server, free_port
+from checker.provision.base import Capability, KeptServer, Owner, Provider, Server, free_port
 from checker.provision.reaper import Reaper
 
 DEFAULT_IMAGE = "postgres:17"
 OWNER_LABEL = "io.taskhub-checker.owner"
+KEPT_LABEL = "io.taskhub-checker.kept"
+"""On a container started with `--keep` (never swept), instead of OWNER_LABEL: when."""
 USERNAME = "checker"
 DATA_DIR = "/var/lib/postgresql/data"
 READY_TIMEOUT_S = 60.0
@@ -114,6 +117,12 @@ def sweep_stale_containers(client: Any) -> list[str]:
     return removed
 
 
+def _remove(container_id: str) -> None:
+    """`docker rm -f` with its volumes (a client of its own: the listing's is closed)."""
+    with contextlib.closing(docker_client()) as fresh:
+        fresh.containers.get(container_id).remove(force=True, v=True)
+
+
 def _published_host(container: Any) -> str:
     # A local engine publishes ports on the host's loopback; testcontainers would pick the
     # bridge gateway when it believes it runs inside a container, which it need not here.
@@ -192,6 +201,35 @@ class ContainerProvider(Provider):
                         "container (set CHECKER_PG_IMAGE to use one)", image_name())
         return False
 
+    @classmethod
+    def kept_servers(cls) -> list[KeptServer]:
+        """Running containers labelled kept (none when no Docker engine answers)."""
+        try:
+            client = docker_client(timeout=3)
+        except InfrastructureError:
+            return []
+        found = []
+        try:
+            sizes = {c["Id"]: c.get("SizeRw")
+                     for c in client.api.containers(filters={"label": KEPT_LABEL}, size=True)}
+            for container in client.containers.list(filters={"label": KEPT_LABEL}):
+                env = dict(item.partition("=")[::2]
+                           for item in container.attrs["Config"].get("Env") or [])
+                ports = container.ports.get("5432/tcp") or []
+                if not ports:
+                    continue
+                url = URL.create("postgresql+psycopg", username=env.get("POSTGRES_USER"),
+                                 password=env.get("POSTGRES_PASSWORD"), host="127.0.0.1",
+                                 port=int(ports[0]["HostPort"]), database="postgres")
+                found.append(KeptServer(container.short_id, cls.name, url,
+                                        f"{ports[0]['HostIp'] or '127.0.0.1'}:{url.port}",
+                                        float(container.labels.get(KEPT_LABEL) or 0),
+                                        sizes.get(container.id),
+                                        partial(_remove, container.id)))
+        finally:
+            client.close()
+        return found
+
     def prepare(self, needs: frozenset[Capability]) -> None:
         """A crash must keep the data and the host port: persistent storage then."""
         if Capability.CRASH in needs:
@@ -206,7 +244,8 @@ class ContainerProvider(Provider):
         ensure_image(client, self.image)
         self._password = password = secrets.token_urlsafe(18)
         command = "postgres " + " ".join(f"-c {k}={v}" for k, v in self.options.items())
-        labels = {} if self.keep else {OWNER_LABEL: Owner.me().tag()}
+        labels = ({KEPT_LABEL: f"{time.time():.0f}"} if self.keep
+                  else {OWNER_LABEL: Owner.me().tag()})
         container = PostgresContainer(self.image, username=USERNAME, password=password,
                                       dbname="postgres", driver="psycopg", labels=labels,
                                       shm_size="512m")

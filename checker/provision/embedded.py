@@ -30,14 +30,22 @@ import signal
 import subprocess
 import tempfile
 import time
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import psycopg
 from sqlalchemy import URL
 
 from checker.errors import InfrastructureError
-from checker.provision.base import Capability, Owner, Provider, Server, child_pids, free_port
+from checker.provision.base import (
+    Capability,
+    KeptServer,
+    Owner,
+    Provider,
+    Server,
+    child_pids,
+    free_port,
+)
 from checker.provision.reaper import Reaper
 
 DIR_PREFIX = "checker-pg-"
@@ -266,8 +274,29 @@ class EmbeddedProvider(Provider):
 
     def _write_meta(self, server_pid: int | None = None) -> None:
         assert self.workdir is not None
-        meta = {"owner": Owner.me().tag(), "kept": self.keep, "server_pid": server_pid}
+        meta = {"owner": Owner.me().tag(), "kept": self.keep, "server_pid": server_pid,
+                "port": self._port, "started": time.time()}
         (self.workdir / "owner.json").write_text(json.dumps(meta))
+
+    @classmethod
+    def kept_servers(cls) -> list[KeptServer]:
+        """Kept data directories whose server still runs; reached through its socket (in the
+        data directory: local connections are trusted, no password is stored anywhere)."""
+        found = []
+        for workdir in sorted(base_dir().glob(f"{DIR_PREFIX}*")):
+            try:
+                meta = json.loads((workdir / "owner.json").read_text())
+            except (OSError, ValueError):
+                continue
+            pid, port = meta.get("server_pid"), meta.get("port")
+            if not meta.get("kept") or not isinstance(pid, int) or not isinstance(port, int):
+                continue
+            url = URL.create("postgresql+psycopg", username=SUPERUSER, port=port,
+                             database="postgres", query={"host": str(workdir)})
+            found.append(KeptServer(workdir.name, cls.name, url, f"127.0.0.1:{port}",
+                                    float(meta.get("started") or workdir.stat().st_mtime),
+                                    _size(workdir), partial(_remove_kept, workdir, pid)))
+        return found
 
     def _initdb(self, bindir: Path, prefix: tuple[str, ...], password: str) -> None:
         assert self.workdir is not None
@@ -334,6 +363,28 @@ class EmbeddedProvider(Provider):
         except OSError:
             return "(no server log)"
         return " | ".join(text[-lines:]) or "(empty server log)"
+
+
+def _size(root: Path) -> int:
+    """Bytes under `root` (files that vanish meanwhile count as nothing)."""
+    total = 0
+    for path in root.rglob("*"):
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+    return total
+
+
+def _remove_kept(workdir: Path, pid: int) -> None:
+    """Fast-shutdown a kept server (SIGINT to its postmaster), then remove its directory."""
+    if _pid_alive(pid):
+        _signal(pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            _signal(pid, signal.SIGKILL)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
