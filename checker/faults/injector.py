@@ -10,6 +10,7 @@ without it. What each fault does is its kind's (`checker.faults.kinds`).
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -93,7 +94,9 @@ class Injector:
             fault = min(due, key=due.__getitem__)
             if self._stop.wait(max(0.0, due[fault] - time.monotonic())):
                 break
-            self.records.append(self._inject(fault))
+            record = self._inject(fault)
+            self.records.append(record)
+            _announce(record)
             due[fault] = max(due[fault] + fault.every, time.monotonic())
 
     def _inject(self, fault: Fault) -> FaultRecord:
@@ -120,3 +123,12 @@ class Injector:
             except psycopg.Error:
                 time.sleep(0.02)
         return None
+
+
+def _announce(record: FaultRecord) -> None:
+    """One line per injected fault, as it happens (the progress line goes on below it)."""
+    outcome = (f"failed: {record.error}" if record.error
+               else f"recovered in {record.recovery_s:.2f} s" if record.recovery_s is not None
+               else "done")
+    print(f"fault {record.kind}: {record.detail or 'injected'}; {outcome}", file=sys.stderr,
+          flush=True)

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,7 @@ from typing import Any
 from checker.history import RUN_START, HistoryRecord, read_history
 from checker.provision import Server
 from taskhub.db import libpq_url
+from tests.support import eventually
 
 CHECKER = [sys.executable, "-m", "checker"]
 FAST = ("--users", "6", "--spawn-rate", "50", "--duration", "3s", "--argon2", "test",
@@ -62,3 +67,54 @@ def run(server: Server, scenario: str, reports: Path, *extra: str,
                    str(reports), *FAST, *extra, env=env)
     folders = sorted(reports.glob(f"*-{scenario}*"))
     return Run(done.returncode, done.stdout, done.stderr, folders[-1] if folders else None)
+
+
+DEADLINE_S = 180.0
+"""How long a test waits for a condition of a run (generous: a busy machine is slow)."""
+
+
+@dataclass
+class Started:
+    """A command in a session of its own (as a terminal's foreground job is its own group):
+    read its stderr as it goes, wait for what it created, Ctrl-C it."""
+
+    proc: subprocess.Popen[str]
+    lines: list[str]
+
+    def wait_for(self, text: str) -> None:
+        """Read stderr until a line holds `text` (AssertionError at EOF)."""
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + DEADLINE_S
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                raise AssertionError(f"no {text!r} line; stderr so far:\n{''.join(self.lines)}")
+            self.lines.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"no {text!r} line within {DEADLINE_S:g} s")
+
+    def when(self, condition: Callable[[], bool]) -> None:
+        """Wait until `condition` holds (what the command created shows its phase)."""
+        assert eventually(condition, DEADLINE_S), "the condition never held"
+
+    def ctrl_c(self) -> None:
+        """SIGINT to the whole process group, like a terminal's Ctrl-C."""
+        os.killpg(self.proc.pid, signal.SIGINT)
+
+    def finish(self) -> tuple[int, str, str]:
+        """Exit code, stdout, the whole stderr."""
+        out, err = self.proc.communicate(timeout=DEADLINE_S)
+        return self.proc.returncode, out, "".join(self.lines) + err
+
+
+@contextmanager
+def started(*args: str) -> Iterator[Started]:
+    proc = subprocess.Popen([*CHECKER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        yield Started(proc, [])
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
