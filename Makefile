@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-under-load lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 ## test: the whole suite against real PostgreSQL
 test: $(STAMP)
 	$(BIN)/pytest
+
+## test-under-load: the whole suite three times in a row beside two CPU-bound processes
+test-under-load: $(STAMP)
+	$(BIN)/python tests/under_load.py
 
 ## lint: ruff and mypy, both must be clean
 lint: $(STAMP)
