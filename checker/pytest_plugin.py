@@ -2,7 +2,9 @@
 
 Registered through the `pytest11` entry point, so any project with the checker installed can
 use them. The server comes from `--checker-db` / CHECKER_DB (auto|container|embedded|dsn) and
-`--checker-dsn` / CHECKER_DSN. Nothing starts until a test asks for a database.
+`--checker-dsn` / CHECKER_DSN. Nothing starts until a test asks for a database, but under
+pytest-xdist (`-n N`), where the controller starts one server and migrates one template for
+all the workers when the first worker comes up (each test still gets its own clone).
 
 Fixtures:
 - `pg_server`: the running `Server` (session).
@@ -26,9 +28,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
 
 import pytest
-from sqlalchemy import URL, Engine
+from sqlalchemy import URL, Engine, make_url
 
 from checker import migrate
 from checker.access import RuntimeAccess
@@ -59,7 +63,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the opt-out marker."""
+    """Register the opt-out marker; under pytest-xdist, the controller shares one server."""
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput") \
+            and config.getoption("numprocesses", None):
+        config.pluginmanager.register(SharedServer(config), "checker-shared-server")
     config.addinivalue_line(
         "markers", f"{NO_AUDIT}: do not audit this test's database afterwards (for tests "
                    "that corrupt it on purpose)")
@@ -92,9 +99,63 @@ def _audit_options(config: pytest.Config) -> AuditOptions:
     return AuditOptions(min_argon2=minimum)
 
 
+SHARED_URL, SHARED_PROVIDER, SHARED_TEMPLATE = ("checker_url", "checker_provider",
+                                                 "checker_template")
+
+
+class SharedServer:
+    """Under pytest-xdist, the controller's: one server and one migrated template for every
+    worker of the session (each test still gets its own clone), handed to each worker
+    through `workerinput`, removed when the session ends. Workers start nothing."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.stack = ExitStack()
+        self.shared: dict[str, str] | None = None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Start the server and migrate the template at the first worker; tell each worker."""
+        if self.shared is None:
+            self.shared = self._start()
+        node.workerinput.update(self.shared)
+
+    def _start(self) -> dict[str, str]:
+        try:
+            provider = select_provider(self.config.getoption("--checker-db"),
+                                       self.config.getoption("--checker-dsn"))
+            server = self.stack.enter_context(provider)
+            janitor = DatabaseJanitor(server.url)
+            self.stack.callback(janitor.close)
+            janitor.sweep_stale()
+            url = janitor.create(DatabaseJanitor.new_name("template"))
+            assert url.database is not None
+            self.stack.callback(janitor.drop, url.database)
+            migrate.upgrade(url)
+        except CheckerError as exc:
+            self.stack.close()
+            pytest.exit(f"checker: no PostgreSQL for the tests: {exc}", returncode=3)
+        return {SHARED_URL: server.url.render_as_string(hide_password=False),
+                SHARED_PROVIDER: server.provider, SHARED_TEMPLATE: url.database}
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """Drop the template, stop the server."""
+        self.stack.close()
+
+
+def _shared(config: pytest.Config) -> dict[str, str] | None:
+    """What the controller shared with this xdist worker (None: not a worker, or nothing)."""
+    given = getattr(config, "workerinput", None)
+    return given if isinstance(given, dict) and SHARED_URL in given else None
+
+
 @pytest.fixture(scope="session")
 def pg_server(request: pytest.FixtureRequest) -> Iterator[Server]:
-    """The session's PostgreSQL server, stopped and removed at the end of the session."""
+    """The session's PostgreSQL server, stopped and removed at the end of the session (under
+    pytest-xdist: the controller's, shared by every worker)."""
+    if (shared := _shared(request.config)) is not None:
+        yield Server(url=make_url(shared[SHARED_URL]), provider=shared[SHARED_PROVIDER])
+        return
     try:
         provider = select_provider(request.config.getoption("--checker-db"),
                                    request.config.getoption("--checker-dsn"))
@@ -114,8 +175,12 @@ def pg_janitor(pg_server: Server) -> Iterator[DatabaseJanitor]:
 
 
 @pytest.fixture(scope="session")
-def pg_template(pg_janitor: DatabaseJanitor) -> Iterator[str]:
-    """A database migrated to head once per session; every test database is a clone of it."""
+def pg_template(request: pytest.FixtureRequest, pg_janitor: DatabaseJanitor) -> Iterator[str]:
+    """A database migrated to head once per session; every test database is a clone of it
+    (under pytest-xdist: the controller's, shared by every worker)."""
+    if (shared := _shared(request.config)) is not None:
+        yield shared[SHARED_TEMPLATE]
+        return
     url = pg_janitor.create(DatabaseJanitor.new_name("template"))
     assert url.database is not None
     try:

@@ -111,7 +111,7 @@ def test_roles_whose_database_is_gone_are_swept(pg_janitor: DatabaseJanitor,
     with _admin(pg_janitor) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(orphan)))
         assert orphan in access.orphaned_roles(conn, "checker_")
-    assert orphan in pg_janitor.sweep_stale()
+    pg_janitor.sweep_stale()  # (another session's sweep may have been first: fine)
     with _admin(pg_janitor) as conn:
         left = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles")}
     assert orphan not in left

@@ -70,7 +70,7 @@ def test_containers_of_dead_owners_are_swept() -> None:
     dead = client.containers.create(image_name(), labels={OWNER_LABEL: f"{host}:{2**22 + 7}"})
     mine = client.containers.create(image_name(), labels={OWNER_LABEL: f"{host}:{os.getpid()}"})
     try:
-        assert sweep_stale_containers(client) == [dead.id]
+        sweep_stale_containers(client)  # (another session's sweep may have been first: fine)
         assert not _exists(dead.id) and _exists(mine.id)
     finally:
         mine.remove(force=True)
