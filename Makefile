@@ -16,9 +16,9 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/checker run concurrency
 
-## test: the whole suite against real PostgreSQL
+## test: the whole suite against real PostgreSQL, one pytest-xdist worker per CPU sharing one server
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 ## test-under-load: the whole suite three times in a row beside two CPU-bound processes
 test-under-load: $(STAMP)
