@@ -22,7 +22,7 @@ test: $(STAMP)
 
 ## test-under-load: the whole suite three times in a row beside two CPU-bound processes
 test-under-load: $(STAMP)
-	$(BIN)/python tests/under_load.py
+	$(BIN)/python tests/under_load.py -n auto
 
 ## lint: ruff and mypy, both must be clean
 lint: $(STAMP)
