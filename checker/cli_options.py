@@ -36,7 +36,7 @@ ReportOption = Annotated[Path, typer.Option("--report-dir", help="Where report f
 @dataclass(frozen=True)
 class LoadOptions:
     """What `checker run` was asked for, as typed; `checker explore` offers a subset and fixes
-    some (`load_command`). `config()` and `thresholds()` validate it before anything starts."""
+    some (`load_command`). `config()` and `limits()` validate it before anything starts."""
 
     scenario: Annotated[str, typer.Argument(help="A scenario (see `checker scenarios`).",
                                             show_default=False)]

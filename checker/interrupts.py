@@ -30,7 +30,6 @@ class Interrupts:
         self.arrived_in: str | None = None
         self.signal_name = ""
         self._wake: threading.Event | None = None
-        self._installed = False
 
     def install(self) -> None:
         """Handle SIGINT and SIGTERM from now on (main thread only). Call it after gevent's
@@ -39,12 +38,6 @@ class Interrupts:
             self._wake = threading.Event()
             signal.signal(signal.SIGINT, self._on_signal)
             signal.signal(signal.SIGTERM, self._on_signal)
-            self._installed = True
-
-    @property
-    def installed(self) -> bool:
-        """Whether this object receives the signals (else Python's defaults apply)."""
-        return self._installed
 
     @property
     def requested(self) -> bool:

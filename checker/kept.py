@@ -28,6 +28,8 @@ class KeptItem:
     age_s: float
     size_bytes: int | None
     remove: Callable[[], None] = field(compare=False, repr=False)
+    server: str | None = None
+    """The kept server a database lives in (None: a server, or a `--dsn` database)."""
 
 
 def kept_items(dsn: URL | None = None) -> list[KeptItem]:
@@ -39,14 +41,15 @@ def kept_items(dsn: URL | None = None) -> list[KeptItem]:
             items.append(KeptItem("server", server.name, server.provider,
                                   f"postgresql://{server.url.username}@{server.address}/",
                                   now - server.started, server.size_bytes, server.remove))
-            host, _, port = server.address.rpartition(":")
-            items += _databases(server.url, f"{server.provider} {server.name}", host, port)
+            items += _databases(server.url, f"{server.provider} {server.name}",
+                                server.address, server.name)
     if dsn is not None:
-        items += _databases(dsn, describe(dsn), dsn.host or "localhost", str(dsn.port or 5432))
+        items += _databases(dsn, describe(dsn), f"{dsn.host or 'localhost'}:{dsn.port or 5432}")
     return items
 
 
-def _databases(url: URL, where: str, host: str, port: str) -> list[KeptItem]:
+def _databases(url: URL, where: str, address: str,
+               server: str | None = None) -> list[KeptItem]:
     janitor = DatabaseJanitor(url)
     try:
         kept = janitor.kept()
@@ -55,10 +58,9 @@ def _databases(url: URL, where: str, host: str, port: str) -> list[KeptItem]:
     finally:
         janitor.close()
     now = time.time()
-    return [KeptItem("database", db.name, where,
-                     f"postgresql://{host}:{port}/{db.name}",
+    return [KeptItem("database", db.name, where, f"postgresql://{address}/{db.name}",
                      now - db.kept_at if db.kept_at else 0.0, db.size_bytes,
-                     partial(_drop, url, db.name)) for db in kept]
+                     partial(_drop, url, db.name), server) for db in kept]
 
 
 def _drop(url: URL, name: str) -> None:
@@ -84,7 +86,7 @@ def remove(items: list[KeptItem], names: Iterable[str], everything: bool) -> lis
     servers = {item.name for item in chosen if item.kind == "server"}
     removed = []
     for item in chosen:
-        if item.kind == "database" and item.where.split(" ")[-1] in servers:
+        if item.server in servers:
             continue  # goes with its server
         item.remove()
         removed.append(item)

@@ -118,7 +118,7 @@ def _parameters(config: RunConfig, load: LoadResult, provider: str, database: st
         "argon2_params": str(audit_minimum(config.argon2)),
         "argon2_profile_cost": asdict(argon2_params(config.argon2)),
         "tenants": load.tenants, "seeded_tasks": load.seeded_tasks,
-        "unsafe": list(load.unsafe), "interrupted": load.interrupted,
+        "unsafe": list(load.unsafe), "interrupted": interrupts.requested,
         "provider": provider, "database": database, "refused_peers": load.refused_peers,
         "lost_worker": load.lost_worker, "interrupted_in": interrupts.arrived_in,
         "faults": ";".join(f.describe() for f in config.faults),

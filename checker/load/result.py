@@ -50,7 +50,6 @@ class LoadResult:
     workers: int
     unsafe: tuple[str, ...]
     """The deliberately broken paths switched on (`transitions`, `edits`): tests only."""
-    interrupted: bool
     ops: tuple[OpStats, ...]
     total: OpStats
     locust_html: str

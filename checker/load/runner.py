@@ -67,7 +67,7 @@ def run_load(scenario: Scenario, config: RunConfig, url: str, access: RuntimeAcc
         if interrupts.requested:  # before the seed: nothing to start, an empty history
             now = time.time()
             return LoadResult(now, now, 0, 0, 0, config.expected_workers, unsafe_switches(),
-                              True, (), OpStats.of(env.stats.total), NO_LOAD_HTML, 0, None)
+                              (), OpStats.of(env.stats.total), NO_LOAD_HTML, 0, None)
         interrupts.enter("seed")
         print(f"seeding {spec.tenants} tenants, {spec.tasks_per_tenant} tasks each",
               file=sys.stderr, flush=True)
@@ -109,8 +109,7 @@ def run_load(scenario: Scenario, config: RunConfig, url: str, access: RuntimeAcc
     stats = env.stats
     ops = tuple(OpStats.of(entry) for _key, entry in sorted(stats.entries.items()))
     return LoadResult(started, ended, len(setup.manifest.tenants), setup.manifest.task_count,
-                      peak, config.expected_workers, unsafe_switches(), interrupts.requested,
-                      ops,
+                      peak, config.expected_workers, unsafe_switches(), ops,
                       OpStats.of(stats.total), html, len(gate.refused), lost)
 
 

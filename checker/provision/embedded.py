@@ -32,6 +32,7 @@ import tempfile
 import time
 from functools import cache, partial
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from sqlalchemy import URL
@@ -123,20 +124,39 @@ def _pid_alive(pid: int) -> bool:
 def sweep_stale_dirs(root: Path) -> list[Path]:
     """Remove data directories whose owner died (and stop their server); return what went."""
     removed = []
-    for workdir in root.glob(f"{DIR_PREFIX}*"):
+    for workdir, meta in owned_dirs(root):
+        owner = Owner.parse(meta.get("owner", ""))
+        if meta.get("kept") or owner is None or not owner.is_dead_here():
+            continue
+        _discard(workdir, meta.get("server_pid"), signal.SIGQUIT)
+        removed.append(workdir)
+    return removed
+
+
+def owned_dirs(root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Our data directories under `root` and what `owner.json` says of each."""
+    found = []
+    for workdir in sorted(root.glob(f"{DIR_PREFIX}*")):
         try:
             meta = json.loads((workdir / "owner.json").read_text())
         except (OSError, ValueError):
             continue
-        owner = Owner.parse(meta.get("owner", ""))
-        if meta.get("kept") or owner is None or not owner.is_dead_here():
-            continue
-        server_pid = meta.get("server_pid")
-        if isinstance(server_pid, int) and _pid_alive(server_pid):
-            os.kill(server_pid, signal.SIGQUIT)
-        shutil.rmtree(workdir, ignore_errors=True)
-        removed.append(workdir)
-    return removed
+        if isinstance(meta, dict):
+            found.append((workdir, meta))
+    return found
+
+
+def _discard(workdir: Path, server_pid: object, sig: signal.Signals) -> None:
+    """Stop the directory's server (`sig` to its postmaster; SIGKILL if it lingers), then
+    remove the directory."""
+    if isinstance(server_pid, int) and _pid_alive(server_pid):
+        _signal(server_pid, sig)
+        deadline = time.monotonic() + 30
+        while _pid_alive(server_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(server_pid):
+            _signal(server_pid, signal.SIGKILL)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 class EmbeddedProvider(Provider):
@@ -283,11 +303,7 @@ class EmbeddedProvider(Provider):
         """Kept data directories whose server still runs; reached through its socket (in the
         data directory: local connections are trusted, no password is stored anywhere)."""
         found = []
-        for workdir in sorted(base_dir().glob(f"{DIR_PREFIX}*")):
-            try:
-                meta = json.loads((workdir / "owner.json").read_text())
-            except (OSError, ValueError):
-                continue
+        for workdir, meta in owned_dirs(base_dir()):
             pid, port = meta.get("server_pid"), meta.get("port")
             if not meta.get("kept") or not isinstance(pid, int) or not isinstance(port, int):
                 continue
@@ -295,7 +311,8 @@ class EmbeddedProvider(Provider):
                              database="postgres", query={"host": str(workdir)})
             found.append(KeptServer(workdir.name, cls.name, url, f"127.0.0.1:{port}",
                                     float(meta.get("started") or workdir.stat().st_mtime),
-                                    _size(workdir), partial(_remove_kept, workdir, pid)))
+                                    _size(workdir),
+                                    partial(_discard, workdir, pid, signal.SIGINT)))
         return found
 
     def _initdb(self, bindir: Path, prefix: tuple[str, ...], password: str) -> None:
@@ -373,18 +390,6 @@ def _size(root: Path) -> int:
             if path.is_file() and not path.is_symlink():
                 total += path.stat().st_size
     return total
-
-
-def _remove_kept(workdir: Path, pid: int) -> None:
-    """Fast-shutdown a kept server (SIGINT to its postmaster), then remove its directory."""
-    if _pid_alive(pid):
-        _signal(pid, signal.SIGINT)
-        deadline = time.monotonic() + 30
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _pid_alive(pid):
-            _signal(pid, signal.SIGKILL)
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

@@ -69,6 +69,16 @@ def run(server: Server, scenario: str, reports: Path, *extra: str,
     return Run(done.returncode, done.stdout, done.stderr, folders[-1] if folders else None)
 
 
+def history_so_far(path: Path) -> list[HistoryRecord] | None:
+    """The history a run is still writing (None while its last line is partial)."""
+    from checker.errors import UsageError
+
+    try:
+        return read_history(path)
+    except UsageError:
+        return None
+
+
 DEADLINE_S = 180.0
 """How long a test waits for a condition of a run (generous: a busy machine is slow)."""
 

@@ -6,7 +6,6 @@ treats a Ctrl-C during its load as its normal end; `db up` removes its database.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -18,8 +17,8 @@ import pytest
 
 from checker.interrupts import Interrupts
 from checker.provision import Server
-from checker.provision.base import free_port
-from checker.provision.embedded import DIR_PREFIX, base_dir
+from checker.provision.base import Owner, free_port
+from checker.provision.embedded import base_dir, owned_dirs
 from taskhub.db import libpq_url
 from tests.checker.run_support import Run, started
 from tests.support import eventually, needs_docker
@@ -66,7 +65,7 @@ def database_gone(server: Server, name: str) -> bool:
 
 def owned_by(pid: int, server: Server) -> list[str]:
     """Databases on `server` that process `pid` of this host created (their comment)."""
-    tag = f"taskhub-checker owner={socket.gethostname()}:{pid}"
+    tag = f"taskhub-checker owner={Owner(socket.gethostname(), pid).tag()}"
     with psycopg.connect(libpq_url(server.url)) as conn:
         rows = conn.execute("SELECT datname FROM pg_database "
                             "WHERE shobj_description(oid, 'pg_database') = %s", (tag,))
@@ -75,15 +74,8 @@ def owned_by(pid: int, server: Server) -> list[str]:
 
 def embedded_dirs_of(pid: int) -> list[Path]:
     """Data directories of embedded servers that process `pid` started."""
-    found = []
-    for workdir in base_dir().glob(f"{DIR_PREFIX}*"):
-        try:
-            meta = json.loads((workdir / "owner.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if meta.get("owner") == f"{socket.gethostname()}:{pid}":
-            found.append(workdir)
-    return found
+    mine = Owner(socket.gethostname(), pid).tag()
+    return [workdir for workdir, meta in owned_dirs(base_dir()) if meta.get("owner") == mine]
 
 
 @pytest.mark.parametrize(("phase", "after", "phases"), [

@@ -15,10 +15,9 @@ import pytest
 from checker.errors import UsageError
 from checker.faults.kinds import FAULT_KINDS
 from checker.faults.spec import Fault, parse_faults
-from checker.history import read_history
 from checker.provision import Server
 from taskhub.db import libpq_url
-from tests.checker.run_support import FAST, Run, checker, started
+from tests.checker.run_support import FAST, Run, checker, history_so_far, started
 from tests.support import needs_docker
 
 
@@ -85,10 +84,7 @@ def _until_recovered(tmp_path: Path, provider: str, spec: str, *, kills: int = 0
 
 def _ok_since(history: Path, moment: float) -> bool:
     """Whether an operation that started after `moment` succeeded (the clients reconnected)."""
-    try:
-        records = read_history(history)
-    except UsageError:  # being written: a last line may be partial
-        return False
+    records = history_so_far(history) or []
     return any(r.outcome == "ok" and r.start > moment and r.process != "seed"
                for r in records)
 
@@ -151,9 +147,6 @@ def test_a_statement_timeout_cancels_statements_and_the_run_stays_consistent(
 
 def _cancelled_on_both_workers(history: Path) -> bool:
     """Both workers have recorded operations, and some statement was cancelled (57014)."""
-    try:
-        records = read_history(history)
-    except UsageError:  # being written: a last line may be partial
-        return False
+    records = history_so_far(history) or []
     workers = {r.process.split("-")[0] for r in records}
     return {"w0", "w1"} <= workers and any("[57014]" in (r.error or "") for r in records)
