@@ -35,7 +35,7 @@ from checker.janitor import DatabaseJanitor
 from checker.load.distributed import serve_master, serve_workers
 from checker.load.harness import Harness, Setup, attach
 from checker.profiles import DEFAULT_PROFILE, argon2_params, legacy_params
-from checker.seed import SeedSpec, hash_all, plan, write
+from checker.seed import SeedSpec, hash_all, plan, seed_database
 from taskhub.db import libpq_url, sqlalchemy_url
 
 log = logging.getLogger("checker.scenarios")
@@ -54,8 +54,7 @@ def prepare(dsn: str, access: RuntimeAccess, scenario: str, spec: SeedSpec, seed
     with psycopg.connect(dsn, connect_timeout=10) as conn:
         row = conn.execute("SELECT NOT EXISTS (SELECT FROM tasks)").fetchone()
     complete = bool(row and row[0])
-    for record in write(dsn, manifest, hashes):
-        history.append(record)
+    seed_database(dsn, manifest, hashes, history)
     history.append(HistoryRecord.run_start("runner", time.time(), complete=complete,
                                            scenario=scenario))
     return Setup(access=access.to_dict(), scenario=scenario, seed=seed, argon2=argon2,
