@@ -13,6 +13,7 @@ same users. Both databases are fresh and migrated; rows/s counts tasks and event
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 import time
 from dataclasses import dataclass
@@ -67,11 +68,10 @@ def reference_once(janitor: DatabaseJanitor, spec: SeedSpec) -> float:
         migrate.upgrade(url)
         dsn = libpq_url(url)
         manifest = plan(spec, 1)
-        with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-            with cur.copy("COPY users (id, email, email_skeleton, password_hash) "
-                          "FROM STDIN") as copy:
-                for t in manifest.tenants:
-                    copy.write_row((t.user_id, t.email, t.email, "x"))
+        with psycopg.connect(dsn) as conn, conn.cursor() as cur, cur.copy(
+                "COPY users (id, email, email_skeleton, password_hash) FROM STDIN") as copy:
+            for t in manifest.tenants:
+                copy.write_row((t.user_id, t.email, t.email, "x"))
         started = time.perf_counter()
         with psycopg.connect(dsn) as conn:
             conn.execute(REFERENCE, {"per": spec.tasks_per_tenant}, prepare=False)
@@ -107,7 +107,7 @@ def main() -> None:
         print(f"  {fig.tasks:>9,} tasks: {fig.seed_s:6.2f} s, {fig.rows_per_s / 1e3:6.0f}k rows/s;"
               f" reference {fig.reference_s:6.2f} s; seed / reference "
               f"{fig.seed_s / fig.reference_s:4.2f}x; history {fig.history_mb:.0f} MB")
-    for before, after in zip(seeds, seeds[1:], strict=False):
+    for before, after in itertools.pairwise(seeds):
         print(f"  growth {before.tasks:,} -> {after.tasks:,} ({after.tasks / before.tasks:.1f}x):"
               f" seed {after.seed_s / before.seed_s:.1f}x, reference "
               f"{after.reference_s / before.reference_s:.1f}x")
