@@ -23,6 +23,7 @@ import string
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -46,8 +47,8 @@ def task_id(seed: int, tenant: int, n: int) -> str:
     return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
 
-_TASK_ID = "md5(%(seed)s::text || ':' || (t.number - 1) || ':' || n)::uuid"
-"""`task_id` in SQL, over `t.number - 1` (the tenant's number) and `n`."""
+_TASK_ID = "md5(%(seed)s::text || ':' || (%(first)s + t.number - 1) || ':' || n)::uuid"
+"""`task_id` in SQL, over `%(first)s + t.number - 1` (the tenant's number) and `n`."""
 
 
 @dataclass(frozen=True)
@@ -168,14 +169,16 @@ _SEED_TASKS = f"""
     WITH created AS (
         INSERT INTO tasks (id, user_id, title, created_at)
         SELECT {_TASK_ID}, t.id, 'seeded task ' || n,
-               %(base)s + (n::bigint * %(tenants)s + t.number - 1) * interval '1 microsecond'
+               %(base)s + (n::bigint * %(tenants)s + %(first)s + t.number - 1)
+                          * interval '1 microsecond'
         FROM unnest(%(users)s::uuid[]) WITH ORDINALITY AS t (id, number),
              generate_series(0, %(per)s - 1) AS n
         ORDER BY n, t.number
         RETURNING id, user_id)
     INSERT INTO task_events (task_id, user_id, from_status, to_status, actor)
     SELECT id, user_id, NULL, 'pending', %(actor)s FROM created"""
-"""Every seeded task and its creation event, in one statement. Creation times are distinct
+"""The seeded tasks of the tenants numbered `first` on (`users`) and their creation events, in
+one statement. Creation times are distinct
 and in round-robin order (first tasks of all tenants first): the workers' queue is ordered by
 (created_at, id) and indexed on (status, created_at) only, so a batch of equal timestamps
 would make every claim sort the whole batch."""
@@ -192,13 +195,31 @@ def write(url: str, manifest: Manifest, hashes: list[str]) -> tuple[float, float
         with cur.copy("COPY password_history (user_id, password_hash) FROM STDIN") as copy:
             for tenant, hashed in zip(manifest.tenants, hashes, strict=True):
                 copy.write_row((tenant.user_id, hashed))
-        if manifest.task_count:
-            cur.execute(_SEED_TASKS, {
-                "seed": manifest.seed, "tenants": len(manifest.tenants),
-                "per": manifest.tasks_per_tenant, "actor": SEED_PROCESS,
-                "users": [t.user_id for t in manifest.tenants],
-                "base": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)})
+    if manifest.task_count:
+        base = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        parts = min(len(manifest.tenants), os.cpu_count() or 2)
+        with ThreadPoolExecutor(parts) as pool:
+            for done in [pool.submit(_seed_tasks, url, manifest, base, k, parts)
+                         for k in range(parts)]:
+                done.result()
     return started, time.time()
+
+
+def _seed_tasks(url: str, manifest: Manifest, base: dt.datetime, part: int,
+                parts: int) -> None:
+    """Part `part` of `parts` of the tenants' tasks and events, on a connection of its own
+    (the server inserts on every core; under gevent the pool's threads are greenlets and
+    psycopg yields while the server works)."""
+    size = -(-len(manifest.tenants) // parts)
+    first = part * size
+    tenants = manifest.tenants[first:first + size]
+    if not tenants:
+        return
+    with psycopg.connect(url) as conn:
+        conn.execute(_SEED_TASKS, {
+            "seed": manifest.seed, "tenants": len(manifest.tenants), "first": first,
+            "per": manifest.tasks_per_tenant, "actor": SEED_PROCESS, "base": base,
+            "users": [t.user_id for t in tenants]})
 
 
 def record_lines(manifest: Manifest, started: float, ended: float) -> Iterator[str]:
