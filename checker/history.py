@@ -18,6 +18,11 @@ Operations and their fields (ids are UUID strings; statuses are taskhub's four):
 - `password.temporary`: args `user_id`; observed optional `password_id`.
 - `task.create`: args optional `title`, `wrote`; observed `task_id` (required when ok),
   `owner_ids`.
+- `task.seed`: the tasks seeded for `tenant` before the run, as one record: args `seed` and
+  `tenant_number` (integers), `count` (0 to MAX_SEEDED); outcome `ok`. It says the tenant owns
+  `count` tasks created with ids `seeded_task_id(seed, tenant_number, n)` for n in
+  0..count-1 (the MD5 of `"{seed}:{tenant_number}:{n}"` as a UUID; SQL: `SEEDED_TASK_ID_SQL`),
+  so a million seeded tasks take a hundred records, not a million.
 - `task.read`: args `task_id`; observed `task_ids`, `owner_ids`.
 - `task.update`: args `task_id`, optional `wrote`; observed `task_ids`, `owner_ids`.
 - `task.list`: args optional `status`; observed `task_ids`, `owner_ids`.
@@ -63,7 +68,11 @@ Outcome = Literal["ok", "fail", "unknown"]
 OUTCOMES: frozenset[str] = frozenset({"ok", "fail", "unknown"})
 STATUSES: frozenset[str] = frozenset(status.value for status in Status)
 RUN_START = "run.start"
+TASK_SEED = "task.seed"
 PROBE_PREFIX = "probe."
+MAX_SEEDED = 100_000_000
+"""The most tasks one `task.seed` record may claim (a history is input: bounded work)."""
+_SEED_RANGE = 1 << 63
 
 _FIELDS = ("process", "tenant", "op", "args", "start", "end", "outcome", "observed", "error")
 _REQUIRED = frozenset({"process", "op", "start", "end", "outcome"})
@@ -83,6 +92,18 @@ WRONG_PASSWORD = "wrong"  # noqa: S105 - a label, not a password
 """The `password_id` of a password the client knows to be wrong."""
 SEED_PASSWORD = "seed"  # noqa: S105 - a label, not a password
 """The `password_id` of a seeded account's password (set before the run)."""
+
+
+def seeded_task_id(seed: int, tenant_number: int, n: int) -> str:
+    """The id of the `n`-th task a `task.seed` record (`seed`, `tenant_number`) claims."""
+    hexed = hashlib.md5(f"{seed}:{tenant_number}:{n}".encode(),
+                        usedforsecurity=False).hexdigest()
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+
+SEEDED_TASK_ID_SQL = "md5({seed}::text || ':' || {number} || ':' || {n})::uuid"
+"""`seeded_task_id` in SQL; format it with the SQL of the bigint seed, the tenant's number
+and n."""
 
 
 def digest(value: Any) -> str:
@@ -198,6 +219,8 @@ def _problem(record: HistoryRecord) -> str | None:
             return f"{record.op} needs args.{name} (one of {', '.join(sorted(STATUSES))})"
     if record.op == RUN_START and not isinstance(record.args.get("complete"), bool):
         return "run.start needs args.complete (true or false)"
+    if record.op == TASK_SEED and (problem := _seed_problem(record)):
+        return problem
     if record.op == "task.create" and record.outcome == "ok" and not _is_uuid(
             record.observed.get("task_id")):
         return "an ok task.create needs observed.task_id (a UUID)"
@@ -222,6 +245,20 @@ def _problem(record: HistoryRecord) -> str | None:
         value = record.observed.get(name)
         if value is not None and not (isinstance(value, list) and all(map(_is_uuid, value))):
             return f"observed.{name} must be a list of UUIDs"
+    return None
+
+
+def _seed_problem(record: HistoryRecord) -> str | None:
+    limits = {"seed": (-_SEED_RANGE, _SEED_RANGE), "tenant_number": (0, 1 << 31),
+              "count": (0, MAX_SEEDED + 1)}
+    for name, (low, high) in limits.items():
+        value = record.args.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value < high:
+            return f"{TASK_SEED} needs args.{name} (an integer from {low} to {high - 1})"
+    if record.tenant is None:
+        return f"{TASK_SEED} needs its tenant"
+    if record.outcome != "ok":
+        return f"{TASK_SEED} must be ok"
     return None
 
 

@@ -2,27 +2,26 @@
 manifest that tells every load process who the tenants are.
 
 The plan is a pure function of the spec and `--seed` (ids, emails, passwords), so a run can be
-repeated exactly. A seeded task's id is derived, not drawn: `task_id(seed, tenant, n)`, the MD5
-of `"{seed}:{tenant}:{n}"` as a UUID, which PostgreSQL computes identically. So the tasks and
-their creation events are made on the server by one set-based statement (`INSERT ... SELECT
-... generate_series`), the manifest carries a count per tenant instead of a million ids, and
-the load processes derive the ids they need. Users are COPYed as the database owner; their
-passwords are hashed once per distinct password and parameter set, on a pool of native threads
-(argon2-cffi releases the GIL). Each seeded task gets a `task.create` history record (process
-`seed`), so the history can say it explains every task of the database (`run.start` with
-`complete: true`); those lines are written from a template, without a `HistoryRecord` each.
+repeated exactly. A seeded task's id is derived, not drawn (`checker.history.seeded_task_id`:
+the MD5 of `"{seed}:{tenant}:{n}"` as a UUID, which PostgreSQL computes identically). So the
+tasks and their creation events are made on the server by set-based statements (`INSERT ...
+SELECT ... generate_series`, one connection per core, each a share of the tenants), the
+manifest carries a count per tenant instead of a million ids, the load processes derive the
+ids they need, and the history says what was seeded in one `task.seed` record per tenant
+(process `seed`), so it can claim to explain every task of the database (`run.start` with
+`complete: true`). Users are COPYed as the database owner; their passwords are hashed once per
+distinct password and parameter set, on a pool of native threads (argon2-cffi releases the GIL).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import random
 import string
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -30,25 +29,21 @@ from typing import Any, overload
 import psycopg
 from gevent.threadpool import ThreadPool
 
-from checker.history import HistoryWriter
+from checker.history import (
+    SEEDED_TASK_ID_SQL,
+    TASK_SEED,
+    HistoryRecord,
+    HistoryWriter,
+    seeded_task_id,
+)
 from taskhub import passwords
 from taskhub.confusables import skeleton
 from taskhub.settings import Argon2Params, Settings
 
 SEED_PROCESS = "seed"
 _ALPHABET = string.ascii_letters + string.digits
-HISTORY_CHUNK = 20_000
-"""Seed records written to the history per write."""
-
-
-def task_id(seed: int, tenant: int, n: int) -> str:
-    """The id of tenant number `tenant`'s seeded task number `n` (SQL: `_TASK_ID`)."""
-    hexed = hashlib.md5(f"{seed}:{tenant}:{n}".encode(), usedforsecurity=False).hexdigest()
-    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
-
-
-_TASK_ID = "md5(%(seed)s::text || ':' || (%(first)s + t.number - 1) || ':' || n)::uuid"
-"""`task_id` in SQL, over `%(first)s + t.number - 1` (the tenant's number) and `n`."""
+_TASK_ID = SEEDED_TASK_ID_SQL.format(seed="%(seed)s::bigint", number="(%(first)s + t.number - 1)",
+                                     n="n")
 
 
 @dataclass(frozen=True)
@@ -75,7 +70,7 @@ class SeededTaskIds(Sequence[str]):
             index += self.size
         if not 0 <= index < self.size:
             raise IndexError("seeded task index out of range")
-        return task_id(self.seed, self.tenant, index)
+        return seeded_task_id(self.seed, self.tenant, index)
 
 
 @dataclass(frozen=True)
@@ -147,7 +142,7 @@ def plan(spec: SeedSpec, seed: int) -> Manifest:
     # Contested tasks: round-robin over the tenants, so several owners are involved.
     contested = min(spec.contested, len(tenants) * spec.tasks_per_tenant)
     return Manifest(seed, tenants, spec.tasks_per_tenant,
-                    tuple(task_id(seed, k % len(tenants), k // len(tenants))
+                    tuple(seeded_task_id(seed, k % len(tenants), k // len(tenants))
                           for k in range(contested)))
 
 
@@ -222,22 +217,17 @@ def _seed_tasks(url: str, manifest: Manifest, base: dt.datetime, part: int,
             "users": [t.user_id for t in tenants]})
 
 
-def record_lines(manifest: Manifest, started: float, ended: float) -> Iterator[str]:
-    """The `task.create` record of every seeded task, as `HistoryRecord.to_json` writes it."""
-    when = f'"start":{started!r},"end":{ended!r}'
-    for tenant in manifest.tenants:
-        head = (f'{{"process":"{SEED_PROCESS}","tenant":"{tenant.user_id}","op":"task.create",'
-                f'"args":{{"title":"seeded"}},{when},"outcome":"ok","observed":{{"task_id":"')
-        tail = f'","owner_ids":["{tenant.user_id}"]}},"error":null}}'
-        for task in tenant.task_ids:
-            yield head + task + tail
+def seed_records(manifest: Manifest, started: float, ended: float) -> list[HistoryRecord]:
+    """The seed's history: one `task.seed` record per tenant."""
+    return [HistoryRecord(SEED_PROCESS, t.user_id, TASK_SEED,
+                          {"seed": manifest.seed, "tenant_number": number,
+                           "count": manifest.tasks_per_tenant, "title": "seeded"},
+                          started, ended, "ok", {"owner_ids": [t.user_id]})
+            for number, t in enumerate(manifest.tenants)]
 
 
 def seed_database(url: str, manifest: Manifest, hashes: list[str],
                   history: HistoryWriter) -> None:
     """`write`, then the seed's records appended to `history`."""
-    started, ended = write(url, manifest, hashes)
-    lines = record_lines(manifest, started, ended)
-    while chunk := [line for _, line in zip(range(HISTORY_CHUNK), lines, strict=False)]:
-        history.append_lines(chunk)
-
+    for record in seed_records(manifest, *write(url, manifest, hashes)):
+        history.append(record)

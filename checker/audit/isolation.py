@@ -10,13 +10,13 @@ every cross-tenant probe came back empty-handed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 from checker.access import IMPERSONATE
 from checker.audit import taskpass
 from checker.audit.check import Family
 from checker.audit.context import AuditContext, sample
+from checker.audit.ledger import Creations
 from checker.audit.result import Finding
 from checker.history import PROBE_PREFIX, HistoryRecord
 from taskhub.settings import APP_ROLE
@@ -128,7 +128,7 @@ def observed_rows_owned(ctx: AuditContext) -> Finding:
     records = [r for r in ctx.history or () if r.tenant and not r.op.startswith(PROBE_PREFIX)]
     task_ids = {t for r in records for t in _seen_tasks(r)}
     owners = _owners_in_db(ctx, task_ids)
-    creators = _creators(ctx.history or ())
+    creators = Creations.in_history(ctx).owners(ctx, task_ids - set(owners))
     bad, unverifiable = [], 0
     for record in records:
         for seen_owner in record.observed_ids("owner_ids"):
@@ -169,11 +169,6 @@ def _owners_in_db(ctx: AuditContext, task_ids: set[str]) -> dict[str, str]:
     rows = ctx.rows("SELECT id, user_id FROM tasks WHERE id = ANY (%(ids)s::uuid[])",
                     {"ids": sorted(task_ids)})
     return {str(row["id"]): str(row["user_id"]) for row in rows}
-
-
-def _creators(records: Iterable[HistoryRecord]) -> dict[str, str]:
-    return {str(r.observed["task_id"]): r.tenant for r in records
-            if r.op == "task.create" and r.tenant is not None and r.observed.get("task_id")}
 
 
 def _describe(record: HistoryRecord, **extra: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 from checker.audit.check import Family
 from checker.audit.context import AuditContext, sample
 from checker.audit.result import Finding
-from checker.history import RUN_START, HistoryRecord
+from checker.history import RUN_START, SEEDED_TASK_ID_SQL, TASK_SEED, HistoryRecord
 
 family = Family("ledger")
 
@@ -64,6 +64,61 @@ class Deletions:
         return task_id in self.tasks or (owner is not None and owner in self.users)
 
 
+SEEDED_SQL = f"""
+    SELECT r.tenant, r.i, {SEEDED_TASK_ID_SQL.format(seed="r.seed", number="r.number", n="n")} AS id
+    FROM unnest(%(seed_tenants)s::uuid[], %(seed_seeds)s::bigint[], %(seed_numbers)s::int[],
+                %(seed_counts)s::int[]) WITH ORDINALITY AS r (tenant, seed, number, count, i),
+         generate_series(0, r.count - 1) AS n"""
+"""Every task the history's `task.seed` records claim: (tenant, i: the record's place in
+`Creations.seeded`, 1-based, id); takes `Creations.params()`."""
+
+
+@dataclass(frozen=True)
+class Creations:
+    """Who created each task the history names: the `task.create` records that returned an id
+    (id -> tenant, None for a worker) and the `task.seed` records (expanded in SQL only: a
+    million seeded tasks never become a million Python objects)."""
+
+    explicit: dict[str, str | None]
+    seeded: tuple[HistoryRecord, ...]
+
+    @classmethod
+    def of(cls, records: Sequence[HistoryRecord]) -> Creations:
+        """Collect from task.create and task.seed records."""
+        return cls({str(r.observed["task_id"]): r.tenant for r in records
+                    if r.op == "task.create" and r.observed.get("task_id")},
+                   tuple(r for r in records if r.op == TASK_SEED))
+
+    @classmethod
+    def in_history(cls, ctx: AuditContext) -> Creations:
+        """The creations of the audit's history, collected once per audit."""
+        return ctx.memo("ledger.creations", lambda: cls.of(ctx.history or ()))
+
+    @property
+    def seeded_count(self) -> int:
+        """Tasks the task.seed records claim."""
+        return sum(int(r.args["count"]) for r in self.seeded)
+
+    def params(self) -> dict[str, list[Any]]:
+        """The parameters of `SEEDED_SQL`."""
+        return {"seed_tenants": [r.tenant for r in self.seeded],
+                "seed_seeds": [r.args["seed"] for r in self.seeded],
+                "seed_numbers": [r.args["tenant_number"] for r in self.seeded],
+                "seed_counts": [r.args["count"] for r in self.seeded]}
+
+    def owners(self, ctx: AuditContext, task_ids: set[str]) -> dict[str, str | None]:
+        """The creator of each of `task_ids` that the history names (seeded ones looked up in
+        SQL, only for the ids no task.create names)."""
+        found = {task: self.explicit[task] for task in task_ids if task in self.explicit}
+        rest = sorted(task_ids - set(found))
+        if rest and self.seeded:
+            for row in ctx.rows(f"SELECT s.id, s.tenant FROM ({SEEDED_SQL}) AS s "
+                                f"WHERE s.id = ANY (%(rest)s::uuid[])",
+                                {**self.params(), "rest": rest}):
+                found[str(row["id"])] = str(row["tenant"])
+        return found
+
+
 def transitions(records: Sequence[HistoryRecord]) -> Iterator[Transition]:
     """Every attempted transition: task.transition records and each task a claim saw."""
     for r in records:
@@ -74,11 +129,6 @@ def transitions(records: Sequence[HistoryRecord]) -> Iterator[Transition]:
                 yield Transition(task, "pending", "processing", r)
 
 
-def _creators(records: Sequence[HistoryRecord]) -> dict[str, str | None]:
-    return {str(r.observed["task_id"]): r.tenant for r in records
-            if r.op == "task.create" and r.observed.get("task_id")}
-
-
 def brief(r: HistoryRecord, **extra: Any) -> dict[str, Any]:
     """A record as a check's sample shows it: who, what, when (and `extra`)."""
     return {"process": r.process, "tenant": r.tenant, "op": r.op, "start": r.start,
@@ -86,29 +136,44 @@ def brief(r: HistoryRecord, **extra: Any) -> dict[str, Any]:
 
 
 @family.check("acknowledged_creates_persist",
-              "every acknowledged task.create is in the database, owned by its creator, unless "
-              "a delete of it or of its owner explains its absence", needs_history=True)
+              "every acknowledged task.create (and every task a task.seed claims) is in the "
+              "database, owned by its creator, unless a delete of it or of its owner explains "
+              "its absence", needs_history=True)
 def acknowledged_creates_persist(ctx: AuditContext) -> Finding:
-    """One violation per ok create whose task is missing (unexplained) or has another owner."""
+    """One violation per ok create or seeded task that is missing (unexplained) or has
+    another owner."""
     records = ctx.history or ()
     creates = [r for r in records if r.op == "task.create"]
     acked = [r for r in creates if r.outcome == "ok"]
     owners = _owners(ctx, "tasks", [str(r.observed["task_id"]) for r in acked])
     deletions = Deletions.in_history(ctx)
     bad, explained = [], 0
-    for r in acked:
-        task = str(r.observed["task_id"])
-        if task in owners:
-            if owners[task] != r.tenant:
-                bad.append(brief(r, task_id=task, problem="owned by " + owners[task]))
+
+    def judge(r: HistoryRecord, task: str, owner: str | None) -> None:
+        nonlocal explained
+        if owner is not None:
+            if owner != r.tenant:
+                bad.append(brief(r, task_id=task, problem="owned by " + owner))
         elif deletions.explain(task, r.tenant):
             explained += 1
         else:
             bad.append(brief(r, task_id=task, problem="missing"))
+
+    for r in acked:
+        task = str(r.observed["task_id"])
+        judge(r, task, owners.get(task))
+    creations = Creations.in_history(ctx)
+    if creations.seeded:  # only the seeded tasks that are missing or misowned come back
+        for row in ctx.rows(f"""
+                SELECT s.i, s.id, t.user_id AS owner FROM ({SEEDED_SQL}) AS s
+                LEFT JOIN tasks t ON t.id = s.id
+                WHERE t.user_id IS DISTINCT FROM s.tenant""", creations.params()):
+            owner = None if row["owner"] is None else str(row["owner"])
+            judge(creations.seeded[row["i"] - 1], str(row["id"]), owner)
     unknown = sum(1 for r in creates if r.outcome == "unknown")
     return Finding(len(bad), sample(bad, ctx.options),
-                   {"acknowledged": len(acked), "explained_by_delete": explained,
-                    "unknown": unknown})
+                   {"acknowledged": len(acked) + creations.seeded_count,
+                    "explained_by_delete": explained, "unknown": unknown})
 
 
 @family.check("acknowledged_transitions_persist",
@@ -130,19 +195,19 @@ def acknowledged_transitions_persist(ctx: AuditContext) -> Finding:
              WITH ORDINALITY AS x (task_id, f, t, i)""",
         {"ids": [t.task_id for t in acked], "froms": [t.from_status for t in acked],
          "tos": [t.to_status for t in acked]})
-    creators = _creators(records)
+    lacking = [(acked[row["i"] - 1], row["task_exists"]) for row in found
+               if not row["has_event"]]
+    creators = Creations.in_history(ctx).owners(
+        ctx, {t.task_id for t, exists in lacking if not exists})
     deletions = Deletions.in_history(ctx)
     bad, explained = [], 0
-    for row in found:
-        if row["has_event"]:
-            continue
-        t = acked[row["i"] - 1]
+    for t, task_exists in lacking:
         owner = creators.get(t.task_id) or t.record.tenant
-        if not row["task_exists"] and deletions.explain(t.task_id, owner):
+        if not task_exists and deletions.explain(t.task_id, owner):
             explained += 1
             continue
         bad.append(brief(t.record, task_id=t.task_id, transition=f"{t.from_status}->"
-                           f"{t.to_status}", task_exists=row["task_exists"]))
+                           f"{t.to_status}", task_exists=task_exists))
     return Finding(len(bad), sample(bad, ctx.options),
                    {"acknowledged": len(acked), "explained_by_delete": explained,
                     "unknown": _unknown(attempted)})
@@ -172,7 +237,8 @@ def acknowledged_deletes_persist(ctx: AuditContext) -> Finding:
 
 @family.check("no_phantom_tasks",
               "every task the history must explain (all when its run.start says complete, else "
-              "those created after the run started) was created by one of its clients",
+              "those created after the run started) was created by one of its clients or "
+              "claimed by its task.seed records",
               needs_history=True)
 def no_phantom_tasks(ctx: AuditContext) -> Finding:
     """Violations: per owner, tasks no create record names, beyond that owner's creates of
@@ -183,12 +249,14 @@ def no_phantom_tasks(ctx: AuditContext) -> Finding:
         return Finding(0, details={"scope": "none: the history has no run.start record"})
     complete = all(r.args["complete"] for r in starts)
     since = min(r.start for r in starts) + ctx.options.clock_skew
-    named = sorted(_creators(records))
-    rows = ctx.rows("""
+    creations = Creations.in_history(ctx)
+    rows = ctx.rows(f"""
         SELECT id AS task_id, user_id, created_at FROM tasks
         WHERE (%(complete)s OR created_at >= to_timestamp(%(since)s))
           AND NOT (id = ANY (%(named)s::uuid[]))
-        ORDER BY created_at, id""", {"complete": complete, "since": since, "named": named})
+          AND NOT EXISTS (SELECT FROM ({SEEDED_SQL}) AS s WHERE s.id = tasks.id)
+        ORDER BY created_at, id""", {"complete": complete, "since": since,
+                                     "named": sorted(creations.explicit), **creations.params()})
     budget = Counter(r.tenant for r in records if r.op == "task.create"
                      and r.outcome == "unknown" and not r.observed.get("task_id"))
     by_owner: dict[str, list[dict[str, Any]]] = defaultdict(list)

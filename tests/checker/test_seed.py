@@ -1,9 +1,12 @@
 """Seeding: the ids PostgreSQL derives are the ids the load processes derive, every seeded
-task has its creation event and its history record, and the manifest travels compactly."""
+task has its creation event, the history claims them in one `task.seed` record per tenant,
+and the manifest travels compactly. The ledger holds the database to those claims."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,21 +14,27 @@ import pytest
 from sqlalchemy import text
 
 from checker.audit import run_audit
-from checker.history import HistoryRecord, HistoryWriter, read_history
+from checker.audit.ledger import brief
+from checker.history import (
+    HistoryError,
+    HistoryRecord,
+    HistoryWriter,
+    parse_history,
+    read_history,
+    seeded_task_id,
+)
 from checker.seed import (
-    SEED_PROCESS,
     Manifest,
     SeededTaskIds,
     SeedSpec,
     hash_all,
     plan,
-    record_lines,
     seed_database,
-    task_id,
+    seed_records,
 )
 from taskhub.db import libpq_url
 from taskhub.settings import TEST_ARGON2
-from tests.checker.audit_support import TEST_OPTIONS
+from tests.checker.audit_support import TEST_OPTIONS, assert_fails_only, audit, owner, sampled
 
 SPEC = SeedSpec(tenants=3, tasks_per_tenant=5, legacy_share=0.34, contested=4)
 
@@ -40,7 +49,7 @@ def test_the_plan_is_a_function_of_the_seed() -> None:
 
 def test_seeded_ids_are_a_sequence_of_canonical_uuids() -> None:
     ids = SeededTaskIds(7, 1, 4)
-    assert len(ids) == 4 and list(ids) == [task_id(7, 1, n) for n in range(4)]
+    assert len(ids) == 4 and list(ids) == [seeded_task_id(7, 1, n) for n in range(4)]
     assert ids[-1] == ids[3] and ids[1:3] == [ids[1], ids[2]] and ids[:0] == []
     with pytest.raises(IndexError):
         ids[4]
@@ -77,15 +86,37 @@ def test_one_hash_per_distinct_password_and_parameters(monkeypatch: pytest.Monke
     assert hashes[0] == hashes[1] != hashes[2] and len(hashed) == 2
 
 
-def test_record_lines_are_what_history_record_writes() -> None:
+def test_one_seed_record_per_tenant_claims_its_tasks() -> None:
     manifest = plan(SPEC, 7)
-    lines = list(record_lines(manifest, 1.5, 2.25))
-    tenant = manifest.tenants[1]
-    expected = HistoryRecord(SEED_PROCESS, tenant.user_id, "task.create", {"title": "seeded"},
-                             1.5, 2.25, "ok", {"task_id": tenant.task_ids[0],
-                                               "owner_ids": [tenant.user_id]})
-    assert lines[5] == expected.to_json()
-    assert len(lines) == 15
+    records = seed_records(manifest, 1.5, 2.25)
+    assert [r.tenant for r in records] == [t.user_id for t in manifest.tenants]
+    claimed = [seeded_task_id(r.args["seed"], r.args["tenant_number"], n)
+               for r in records for n in range(r.args["count"])]
+    assert claimed == [i for t in manifest.tenants for i in t.task_ids]
+    line = records[0].to_json()
+    assert read_records(line) == [records[0]]
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"count": -1}, "args.count"), ({"count": 10**9}, "args.count"),
+    ({"count": True}, "args.count"), ({"seed": 2**63}, "args.seed"),
+    ({"tenant_number": "0"}, "args.tenant_number"), ({"tenant": None}, "needs its tenant"),
+    ({"outcome": "unknown"}, "must be ok"),
+])
+def test_a_seed_record_claims_a_bounded_well_formed_range(change: dict[str, Any],
+                                                          problem: str) -> None:
+    data = json.loads(seed_records(plan(SPEC, 7), 1.0, 2.0)[0].to_json())
+    for key, value in change.items():
+        if key in data:
+            data[key] = value
+        else:
+            data["args"][key] = value
+    with pytest.raises(HistoryError, match=problem):
+        read_records(json.dumps(data))
+
+
+def read_records(*lines: str) -> list[HistoryRecord]:
+    return parse_history(lines, "test")
 
 
 def test_the_database_holds_what_the_manifest_says(db_url: Any, db_engine: Any,
@@ -108,7 +139,87 @@ def test_the_database_holds_what_the_manifest_says(db_url: Any, db_engine: Any,
     assert tasks == events == planned
     assert order == [t.task_ids[n] for n in range(5) for t in manifest.tenants]
     records = read_history(path)
-    assert {(r.observed["task_id"], r.tenant) for r in records if r.op == "task.create"} \
-        == planned
+    assert records[:-1] == seed_records(manifest, records[0].start, records[0].end)
     audit = run_audit(db_url, records, options=TEST_OPTIONS)
     assert audit.ok, [c for c in audit.checks if c.status != "pass"]
+
+
+@pytest.fixture
+def seeded(db_url: Any, tmp_path: Path) -> tuple[Manifest, list[HistoryRecord]]:
+    """A database seeded with SPEC and its history (seed records and the run.start header)."""
+    manifest = plan(SPEC, 7)
+    path = tmp_path / "history.jsonl"
+    with HistoryWriter(path, mode="w") as writer:
+        seed_database(libpq_url(db_url), manifest,
+                      hash_all(manifest, TEST_ARGON2, TEST_ARGON2), writer)
+        writer.append(HistoryRecord.run_start("runner", time.time(), complete=True))
+    return manifest, read_history(path)
+
+
+def test_a_seeded_task_lost_behind_the_clients_back(db_url: Any, seeded: Any) -> None:
+    manifest, records = seeded
+    lost = manifest.tenants[2].task_ids[4]
+    with owner(db_url) as conn:
+        conn.execute("DELETE FROM tasks WHERE id = %s", (lost,))
+    result = audit(db_url, records)
+    assert_fails_only(result, "ledger.acknowledged_creates_persist")
+    assert result.get("ledger.acknowledged_creates_persist").samples == [
+        {**brief(records[2]), "task_id": lost, "problem": "missing"}]
+
+
+def test_a_seeded_task_deleted_by_a_client_is_explained(db_url: Any, seeded: Any) -> None:
+    manifest, records = seeded
+    tenant = manifest.tenants[1]
+    with owner(db_url) as conn:
+        conn.execute("DELETE FROM tasks WHERE id = %s", (tenant.task_ids[0],))
+    deleted = HistoryRecord("c1", tenant.user_id, "task.delete",
+                            {"task_id": tenant.task_ids[0]}, time.time(), time.time(), "ok")
+    result = audit(db_url, [*records, deleted])
+    assert result.ok, result.summary()
+    assert result.get("ledger.acknowledged_creates_persist").details == {
+        "acknowledged": 15, "explained_by_delete": 1, "unknown": 0}
+
+
+def test_seeded_tasks_owned_by_another_tenant(db_url: Any, seeded: Any) -> None:
+    manifest, records = seeded
+    claimant, owner_id = manifest.tenants[1].user_id, manifest.tenants[0].user_id
+    wrong = dataclasses.replace(records[0], tenant=claimant,
+                                observed={"owner_ids": [claimant]})
+    result = audit(db_url, [wrong, *records[1:]])
+    assert_fails_only(result, "ledger.acknowledged_creates_persist")
+    assert result.get("ledger.acknowledged_creates_persist").violations == 5
+    assert set(sampled(result, "ledger.acknowledged_creates_persist", "problem")) == {
+        f"owned by {owner_id}"}
+
+
+def test_a_seed_record_claiming_more_than_was_seeded(db_url: Any, seeded: Any) -> None:
+    _, records = seeded
+    bigger = dataclasses.replace(records[0], args={**records[0].args, "count": 6})
+    result = audit(db_url, [bigger, *records[1:]])
+    assert_fails_only(result, "ledger.acknowledged_creates_persist")
+    assert sampled(result, "ledger.acknowledged_creates_persist", "problem") == ["missing"]
+
+
+def test_a_task_no_seed_record_claims_is_a_phantom(db_url: Any, seeded: Any) -> None:
+    manifest, records = seeded
+    result = audit(db_url, [r for r in records if r.tenant != manifest.tenants[2].user_id])
+    assert_fails_only(result, "ledger.no_phantom_tasks")
+    assert result.get("ledger.no_phantom_tasks").violations == 5
+
+
+def test_a_deleted_seeded_task_seen_by_another_tenant(db_url: Any, seeded: Any) -> None:
+    """The owner of a task that is gone comes from the seed record that claimed it."""
+    manifest, records = seeded
+    victim, reader = manifest.tenants[0], manifest.tenants[1]
+    task = victim.task_ids[3]
+    with owner(db_url) as conn:
+        conn.execute("DELETE FROM tasks WHERE id = %s", (task,))
+    now = time.time()
+    history = [*records,
+               HistoryRecord("c0", victim.user_id, "task.delete", {"task_id": task}, now, now,
+                             "ok"),
+               HistoryRecord("c1", reader.user_id, "task.read", {"task_id": task}, now, now,
+                             "ok", {"task_ids": [task], "owner_ids": [reader.user_id]})]
+    result = audit(db_url, history)
+    assert_fails_only(result, "isolation.observed_rows_owned")
+    assert sampled(result, "isolation.observed_rows_owned", "owner") == [victim.user_id]
