@@ -1,33 +1,60 @@
-"""The checker's own cost as the data grows: seeding at 100k, 300k and 1M tasks.
+"""The checker's own cost as the data grows: seeding, whole runs and their audit at 100k,
+300k and 1M tasks, and a user ramp.
 
-Seeding (`checker.seed`: plan, hash, users by COPY, tasks and their creation events by one
+Sections (`--sections`, all by default), each on one server the benchmark starts, sized for
+the largest user count:
+
+- `seed`: seeding (`checker.seed`: plan, hash, users by COPY, tasks and their creation events by one
 set-based statement, the seed's history records) against its reference measured in the same
 run on the same server: one server-side `INSERT ... SELECT generate_series` of the same tasks
 (random ids) and one `INSERT ... SELECT` of their creation events, into a database with the
 same users. Both databases are fresh and migrated; rows/s counts tasks and events.
+- `run`: `checker run concurrency --tenants T --tasks-per-tenant N/T --duration 15s --keep`
+  on that server, as a user runs it: the seconds of each phase (`summary.json`'s `phases`),
+  the history's size and the checker's peak RSS (its own process, from `wait4`). Then the
+  kept database is audited again in this process, split into the database's checks and the
+  history's, against `COPY tasks, task_events TO STDOUT` drained by this client (the least
+  an auditor that reads every row pays).
+- `ramp`: `checker run transitions --users U --duration 20s` for each U: ops/s, p95, failures,
+  the checker's peak RSS and the most client connections the server had open at once
+  (sampled every 0.2 s).
 
-    python benchmarks/scale_bench.py [--tasks 100000 300000 1000000] [--tenants 100]
-                                     [--db embedded] [--repeat 2]
+    python benchmarks/scale_bench.py [--sections seed run ramp] [--tasks 100000 300000 1000000]
+                                     [--tenants 100] [--ramp 20 100 300 1000] [--db embedded]
+                                     [--repeat 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
+import os
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from sqlalchemy import URL
 
-from checker import migrate
-from checker.history import HistoryWriter
+from checker import capacity, migrate
+from checker.audit import AuditOptions, run_audit
+from checker.audit.options import Argon2Minimum
+from checker.history import HistoryWriter, read_history
 from checker.janitor import DatabaseJanitor
 from checker.provision import select_provider
 from checker.seed import SeedSpec, hash_all, plan, seed_database
 from taskhub.db import libpq_url
 from taskhub.settings import TEST_ARGON2
+
+DATABASE_SIDE = "schema,orphans,transitions,isolation,auth"
+"""Without a history, these families' checks read the database only."""
+HISTORY_SIDE = "ledger,isolation.observed_rows_owned,isolation.cross_tenant_denied"
 
 REFERENCE = ("""
     INSERT INTO tasks (id, user_id, title, created_at)
@@ -89,29 +116,178 @@ def measure_seed(janitor: DatabaseJanitor, tasks: int, tenants: int,
                        reference, runs[0][1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
-    parser.add_argument("--tenants", type=int, default=100)
-    parser.add_argument("--db", default=None, help="auto|container|embedded|dsn")
-    parser.add_argument("--dsn", default=None)
-    parser.add_argument("--repeat", type=int, default=2)
-    args = parser.parse_args()
-    with select_provider(args.db, args.dsn) as server:
-        janitor = DatabaseJanitor(server.url)
-        try:
-            seeds = [measure_seed(janitor, n, args.tenants, args.repeat) for n in args.tasks]
-        finally:
-            janitor.close()
+@dataclass(frozen=True)
+class Checker:
+    """How one `checker run` went: its exit code, summary, peak RSS (MB) and the most client
+    connections the server had at once."""
+
+    returncode: int
+    summary: dict[str, Any]
+    peak_rss_mb: float
+    peak_connections: int
+    history_mb: float
+
+
+def checker_run(server: URL, folder: Path, *args: str) -> Checker:
+    """`checker run ARGS --dsn SERVER --report-dir FOLDER`, measured."""
+    stop = threading.Event()
+    peak = [0]
+
+    def sample() -> None:
+        with psycopg.connect(libpq_url(server), autocommit=True) as conn:
+            while not stop.wait(0.2):
+                row = conn.execute("SELECT count(*) - 1 FROM pg_stat_activity "
+                                   "WHERE backend_type = 'client backend'").fetchone()
+                peak[0] = max(peak[0], int(row[0]) if row else 0)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    command = [sys.executable, "-m", "checker", "run", *args, "--dsn",
+               server.render_as_string(hide_password=False), "--report-dir", str(folder)]
+    with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
+        proc = subprocess.Popen(command, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    stop.set()
+    sampler.join()
+    found = sorted(folder.glob("*/summary.json"))
+    if not found:
+        raise SystemExit(f"no report: {(folder / 'stderr').read_text()[-2000:]}")
+    summary = json.loads(found[-1].read_text())
+    history = found[-1].parent / "history.jsonl"
+    return Checker(proc.returncode, summary, usage.ru_maxrss / 1024, peak[0],
+                   history.stat().st_size / 1e6)
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    tasks: int
+    run: Checker
+    database_s: float
+    history_s: float
+    read_s: float
+    copy_s: float
+
+
+def drain_copy(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        for table in ("tasks", "task_events"):
+            with cur.copy(f"COPY {table} TO STDOUT") as copy:
+                for _chunk in copy:
+                    pass
+
+
+def timed(fn: Any) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def measure_run(server: URL, tasks: int, tenants: int) -> RunFigures:
+    with tempfile.TemporaryDirectory() as tmp:
+        run = checker_run(server, Path(tmp), "concurrency", "--tenants", str(tenants),
+                          "--tasks-per-tenant", str(tasks // tenants), "--duration", "15s",
+                          "--keep", "--seed", "1")
+        if run.returncode != 0:
+            raise SystemExit(f"the run failed: {run.summary['problems']}")
+        name = run.summary["parameters"]["database"]
+        url = server.set(database=name)
+        history = next(Path(tmp).glob("*/history.jsonl"))
+        options = AuditOptions(min_argon2=Argon2Minimum.parse(
+            run.summary["parameters"]["argon2_params"]))
+        records: list[Any] = []
+        read_s = timed(lambda: records.extend(read_history(history)))
+        database_s = timed(lambda: run_audit(url, None, DATABASE_SIDE, options=options))
+        history_s = timed(lambda: run_audit(url, records, HISTORY_SIDE, options=options))
+        copy_s = timed(lambda: drain_copy(libpq_url(url)))
+    janitor = DatabaseJanitor(server)
+    try:
+        janitor.drop(name)
+    finally:
+        janitor.close()
+    return RunFigures(tasks, run, database_s, history_s + read_s, read_s, copy_s)
+
+
+def measure_ramp(server: URL, users: int) -> Checker:
+    with tempfile.TemporaryDirectory() as tmp:
+        return checker_run(server, Path(tmp), "transitions", "--users", str(users),
+                           "--spawn-rate", str(max(10, users // 5)), "--duration", "20s",
+                           "--seed", "1")
+
+
+def print_seeds(seeds: list[SeedFigures]) -> None:
     print("seeding (tasks + their creation events; best of the runs)")
     for fig in seeds:
         print(f"  {fig.tasks:>9,} tasks: {fig.seed_s:6.2f} s, {fig.rows_per_s / 1e3:6.0f}k rows/s;"
               f" reference {fig.reference_s:6.2f} s; seed / reference "
-              f"{fig.seed_s / fig.reference_s:4.2f}x; history {fig.history_mb:.0f} MB")
+              f"{fig.seed_s / fig.reference_s:4.2f}x; history {fig.history_mb:.1f} MB")
     for before, after in itertools.pairwise(seeds):
         print(f"  growth {before.tasks:,} -> {after.tasks:,} ({after.tasks / before.tasks:.1f}x):"
               f" seed {after.seed_s / before.seed_s:.1f}x, reference "
               f"{after.reference_s / before.reference_s:.1f}x")
+
+
+def print_runs(runs: list[RunFigures]) -> None:
+    print("runs (checker run concurrency, 15 s of load)")
+    for fig in runs:
+        phases = fig.run.summary["phases"]
+        print(f"  {fig.tasks:>9,} tasks: " + ", ".join(f"{k} {v:.1f} s" for k, v in
+                                                       phases.items()))
+        print(f"    peak RSS {fig.run.peak_rss_mb:.0f} MB, history {fig.run.history_mb:.1f} MB, "
+              f"{fig.run.summary['totals']['requests']:,} operations")
+        print(f"    audit again: database checks {fig.database_s:.2f} s, history checks "
+              f"{fig.history_s:.2f} s (reading it {fig.read_s:.2f} s); history / database "
+              f"{fig.history_s / fig.database_s:.2f}x; COPY of tasks and events "
+              f"{fig.copy_s:.2f} s, database checks / COPY {fig.database_s / fig.copy_s:.2f}x")
+    for before, after in itertools.pairwise(runs):
+        print(f"  growth {before.tasks:,} -> {after.tasks:,}: audit phase "
+              f"{after.run.summary['phases']['audit'] / before.run.summary['phases']['audit']:.1f}x"
+              f", peak RSS {after.run.peak_rss_mb / before.run.peak_rss_mb:.2f}x")
+
+
+def print_ramp(ramp: list[tuple[int, Checker]]) -> None:
+    print("user ramp (checker run transitions, 20 s)")
+    for users, fig in ramp:
+        totals = fig.summary["totals"]
+        print(f"  {users:>5} users: {totals['ops_per_s']:7.1f} ops/s, p95 {totals['p95_ms']:6.0f}"
+              f" ms, failures {totals['failures']}, peak users {totals['peak_users']}, "
+              f"peak RSS {fig.peak_rss_mb:.0f} MB, peak connections {fig.peak_connections}, "
+              f"exit {fig.returncode}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", nargs="+", default=["seed", "run", "ramp"],
+                        choices=["seed", "run", "ramp"])
+    parser.add_argument("--tasks", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--tenants", type=int, default=100)
+    parser.add_argument("--ramp", type=int, nargs="+", default=[20, 100, 300, 1000])
+    parser.add_argument("--db", default=None, help="auto|container|embedded|dsn")
+    parser.add_argument("--dsn", default=None)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    options = capacity.server_options(max(args.ramp), 1)
+    seeds: list[SeedFigures] = []
+    runs: list[RunFigures] = []
+    ramp: list[tuple[int, Checker]] = []
+    with select_provider(args.db, args.dsn, options=options) as server:
+        if "seed" in args.sections:
+            janitor = DatabaseJanitor(server.url)
+            try:
+                seeds = [measure_seed(janitor, n, args.tenants, args.repeat)
+                         for n in args.tasks]
+            finally:
+                janitor.close()
+        if "run" in args.sections:
+            runs = [measure_run(server.url, n, args.tenants) for n in args.tasks]
+        if "ramp" in args.sections:
+            ramp = [(users, measure_ramp(server.url, users)) for users in args.ramp]
+    if seeds:
+        print_seeds(seeds)
+    if runs:
+        print_runs(runs)
+    if ramp:
+        print_ramp(ramp)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 
 PHASES = ("start", "provision", "migrate", "seed", "load", "stop", "audit", "report", "cleanup")
@@ -30,6 +31,7 @@ class Interrupts:
         self.arrived_in: str | None = None
         self.signal_name = ""
         self._wake: threading.Event | None = None
+        self._entered: list[tuple[str, float]] = []
 
     def install(self) -> None:
         """Handle SIGINT and SIGTERM from now on (main thread only). Call it after gevent's
@@ -53,6 +55,16 @@ class Interrupts:
         """The command's current phase (one of PHASES), for the report and the handler."""
         assert phase in PHASES, phase
         self.phase = phase
+        self._entered.append((phase, time.perf_counter()))
+
+    def seconds(self) -> dict[str, float]:
+        """Seconds spent in each phase entered so far (the current one until now), in the
+        order they were first entered."""
+        spent: dict[str, float] = {}
+        ends = [at for _, at in self._entered[1:]] + [time.perf_counter()]
+        for (phase, began), ended in zip(self._entered, ends, strict=True):
+            spent[phase] = round(spent.get(phase, 0.0) + ended - began, 3)
+        return spent
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a signal arrives (True) or `timeout` passes (False); installed only."""

@@ -83,7 +83,7 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
                                         str(database.url.database), interrupts),
                     load, figs, audit, thresholds, version, faults=faults,
                     fault_problems=broken)
-    report.write(folder, summary, figs, load.locust_html)
+    report.write(folder, summary, figs, load.locust_html, interrupts.seconds)
     return folder, summary
 
 

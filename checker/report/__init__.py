@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from checker.report import html
@@ -26,9 +27,13 @@ def new_folder(root: Path, scenario: str) -> Path:
     raise FileExistsError(f"no free report folder under {root}")
 
 
-def write(folder: Path, summary: RunSummary, figures: Figures, locust_html: str) -> None:
-    """Write summary.json, report.html and locust.html (history.jsonl is written live)."""
-    (folder / FILES["summary"]).write_text(
-        json.dumps(summary.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+def write(folder: Path, summary: RunSummary, figures: Figures, locust_html: str,
+          phases: Callable[[], dict[str, float]] | None = None) -> None:
+    """Write report.html, locust.html and, last, summary.json (history.jsonl is written
+    live); `phases`, asked just before summary.json is written, fills `summary.phases`."""
     (folder / FILES["report"]).write_text(html.render(summary, figures), encoding="utf-8")
     (folder / FILES["locust_report"]).write_text(locust_html, encoding="utf-8")
+    if phases is not None:
+        summary.phases = phases()
+    (folder / FILES["summary"]).write_text(
+        json.dumps(summary.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")

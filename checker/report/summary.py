@@ -98,6 +98,9 @@ class RunSummary:
     files: dict[str, str] = field(default_factory=lambda: dict(FILES))
     faults: dict[str, Any] | None = None
     """The faults section (`checker.faults.summary`), for a run with `--faults`."""
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds spent in each phase of the run (provision ... report), the report's writing
+    of its other files included."""
 
     @property
     def ok(self) -> bool:
@@ -111,7 +114,8 @@ class RunSummary:
                 "started_at": self.started_at, "ended_at": self.ended_at,
                 "duration_s": self.duration_s, "totals": self.totals,
                 "operations": self.operations, "thresholds": self.thresholds,
-                "consistency": self.consistency, "audit": self.audit, "files": self.files}
+                "consistency": self.consistency, "audit": self.audit, "files": self.files,
+                "phases": self.phases}
         if self.faults is not None:
             data["faults"] = self.faults
         return data

@@ -42,6 +42,10 @@ def test_scenario_runs_clean_and_reports(pg_server: Server, tmp_path: Path,
     assert summary["thresholds"]["max_fail_ratio"] == 0 and summary["totals"]["failures"] == 0
     assert summary["totals"]["peak_users"] == 6
     assert "PostgreSQL" in summary["server_version"]
+    phases = summary["phases"]  # where the run's time went, in the order of the phases
+    assert list(phases) == ["provision", "migrate", "seed", "load", "stop", "audit",
+                            "cleanup", "report"]
+    assert all(seconds >= 0 for seconds in phases.values()) and phases["load"] > 0
 
     # The history holds exactly the operations Locust counted, op by op.
     counts = result.load_counts()
