@@ -119,6 +119,52 @@ class Creations:
         return found
 
 
+@dataclass(frozen=True)
+class PhantomScope:
+    """Which tasks the history must explain: every one when its run.start says complete, else
+    those created since the run started (`since`, epoch seconds, skew included)."""
+
+    complete: bool
+    since: float
+
+    @classmethod
+    def of(cls, ctx: AuditContext) -> PhantomScope | None:
+        """The scope of the audit's history; None without a run.start record."""
+        starts = [r for r in ctx.history or () if r.op == RUN_START]
+        if not starts:
+            return None
+        return cls(all(r.args["complete"] for r in starts),
+                   min(r.start for r in starts) + ctx.options.clock_skew)
+
+    def describe(self) -> str:
+        """The scope in words, for a check's details."""
+        return "every task" if self.complete else \
+            f"tasks created at or after epoch {self.since:.3f}"
+
+
+def disagreements(ctx: AuditContext) -> list[dict[str, Any]]:
+    """Where the tasks and what the history says created them disagree, from one FULL JOIN per
+    audit (the seeded ids computed once, MATERIALIZED: the join would compute each twice):
+    claimed seeded tasks that are missing or owned by another tenant (`claimed` set, `i` the
+    task.seed record), and tasks in the phantom scope that nothing names (`claimed` NULL)."""
+    def compute() -> list[dict[str, Any]]:
+        creations, scope = Creations.in_history(ctx), PhantomScope.of(ctx)
+        return ctx.rows(f"""
+            WITH s AS MATERIALIZED ({SEEDED_SQL})
+            SELECT s.i, s.id AS claimed, t.id AS task_id, t.user_id, t.created_at
+            FROM s FULL JOIN tasks t ON t.id = s.id
+            WHERE CASE WHEN s.id IS NULL
+                       THEN %(scoped)s AND (%(complete)s
+                                            OR t.created_at >= to_timestamp(%(since)s))
+                            AND NOT (t.id = ANY (%(named)s::uuid[]))
+                       ELSE t.id IS NULL OR t.user_id <> s.tenant END
+            ORDER BY t.created_at, t.id""", {
+            "scoped": scope is not None, "complete": scope is not None and scope.complete,
+            "since": scope.since if scope is not None else 0.0,
+            "named": sorted(creations.explicit), **creations.params()})
+    return ctx.memo("ledger.disagreements", compute)
+
+
 def transitions(records: Sequence[HistoryRecord]) -> Iterator[Transition]:
     """Every attempted transition: task.transition records and each task a claim saw."""
     for r in records:
@@ -164,12 +210,10 @@ def acknowledged_creates_persist(ctx: AuditContext) -> Finding:
         judge(r, task, owners.get(task))
     creations = Creations.in_history(ctx)
     if creations.seeded:  # only the seeded tasks that are missing or misowned come back
-        for row in ctx.rows(f"""
-                SELECT s.i, s.id, t.user_id AS owner FROM ({SEEDED_SQL}) AS s
-                LEFT JOIN tasks t ON t.id = s.id
-                WHERE t.user_id IS DISTINCT FROM s.tenant""", creations.params()):
-            owner = None if row["owner"] is None else str(row["owner"])
-            judge(creations.seeded[row["i"] - 1], str(row["id"]), owner)
+        for row in disagreements(ctx):
+            if row["claimed"] is not None:
+                owner = None if row["user_id"] is None else str(row["user_id"])
+                judge(creations.seeded[row["i"] - 1], str(row["claimed"]), owner)
     unknown = sum(1 for r in creates if r.outcome == "unknown")
     return Finding(len(bad), sample(bad, ctx.options),
                    {"acknowledged": len(acked) + creations.seeded_count,
@@ -244,19 +288,12 @@ def no_phantom_tasks(ctx: AuditContext) -> Finding:
     """Violations: per owner, tasks no create record names, beyond that owner's creates of
     unknown outcome that returned no id (each of which may have committed one)."""
     records = ctx.history or ()
-    starts = [r for r in records if r.op == RUN_START]
-    if not starts:
+    scope = PhantomScope.of(ctx)
+    if scope is None:
         return Finding(0, details={"scope": "none: the history has no run.start record"})
-    complete = all(r.args["complete"] for r in starts)
-    since = min(r.start for r in starts) + ctx.options.clock_skew
-    creations = Creations.in_history(ctx)
-    rows = ctx.rows(f"""
-        SELECT id AS task_id, user_id, created_at FROM tasks
-        WHERE (%(complete)s OR created_at >= to_timestamp(%(since)s))
-          AND NOT (id = ANY (%(named)s::uuid[]))
-          AND NOT EXISTS (SELECT FROM ({SEEDED_SQL}) AS s WHERE s.id = tasks.id)
-        ORDER BY created_at, id""", {"complete": complete, "since": since,
-                                     "named": sorted(creations.explicit), **creations.params()})
+    rows = [{"task_id": row["task_id"], "user_id": row["user_id"],
+             "created_at": row["created_at"]}
+            for row in disagreements(ctx) if row["claimed"] is None]
     budget = Counter(r.tenant for r in records if r.op == "task.create"
                      and r.outcome == "unknown" and not r.observed.get("task_id"))
     by_owner: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -269,9 +306,8 @@ def no_phantom_tasks(ctx: AuditContext) -> Finding:
         if excess > 0:
             violations += excess
             bad.extend(unnamed)
-    scope = "every task" if complete else f"tasks created at or after epoch {since:.3f}"
     return Finding(violations, sample(bad, ctx.options),
-                   {"scope": scope, "unnamed": len(rows),
+                   {"scope": scope.describe(), "unnamed": len(rows),
                     "explained_by_unknown_creates": len(rows) - violations,
                     "unknown": sum(budget.values())})
 
