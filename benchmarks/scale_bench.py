@@ -13,8 +13,8 @@ same users. Both databases are fresh and migrated; rows/s counts tasks and event
   on that server, as a user runs it: the seconds of each phase (`summary.json`'s `phases`),
   the history's size and the checker's peak RSS (its own process, from `wait4`). Then the
   kept database is audited again in this process (best of two), split into the database's
-  checks and the history's, against `COPY tasks, task_events TO STDOUT` drained by this client (the least
-  an auditor that reads every row pays).
+  checks and the history's, against `COPY tasks, task_events TO STDOUT` drained by this
+  client (the least an auditor that reads every row pays).
 - `ramp`: `checker run transitions --users U --duration 20s` for each U: ops/s, p95, failures,
   the checker's peak RSS and the most client connections the server had open at once
   (sampled every 0.2 s).
