@@ -52,9 +52,9 @@ import hashlib
 import json
 import math
 import os
+import re
 import stat
 import threading
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +117,7 @@ class HistoryError(UsageError):
     """A history file that cannot be read or has a malformed record (names file and line)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HistoryRecord:
     """One client operation. Treat `args` and `observed` as read-only."""
 
@@ -186,16 +186,15 @@ class HistoryRecord:
         return [str(v) for v in value] if isinstance(value, list) else []
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _is_uuid(value: object) -> bool:
     """A UUID in its canonical text (lower case, dashed): the checks compare ids as text with
     what PostgreSQL returns, so `{...}`, upper case or `urn:uuid:` forms are refused rather
-    than silently never matching."""
-    if not isinstance(value, str):
-        return False
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
+    than silently never matching. (Exactly the strings `str(uuid.UUID(value)) == value`
+    accepts, at a tenth of the cost: it runs for every id of every record read.)"""
+    return isinstance(value, str) and _CANONICAL_UUID.fullmatch(value) is not None
 
 
 def _problem(record: HistoryRecord) -> str | None:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from checker.errors import UsageError
 from checker.history import (
@@ -114,3 +116,31 @@ def test_unknown_ops_are_accepted_as_they_are() -> None:
 def test_records_validate_on_construction() -> None:
     with pytest.raises(ValueError, match="outcome"):
         HistoryRecord("p", None, "login", {}, 1.0, 1.0, "perhaps")  # type: ignore[arg-type]
+
+
+def _canonical_by_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+@given(st.one_of(
+    st.uuids().map(str),
+    st.uuids().map(lambda u: str(u).upper()),
+    st.uuids().map(lambda u: u.hex),
+    st.uuids().map(lambda u: f"{{{u}}}"),
+    st.uuids().map(lambda u: f"urn:uuid:{u}"),
+    st.uuids().map(lambda u: f"{u}\n"),
+    st.text(alphabet="0123456789abcdefABCDEF-{}:nru \n", max_size=45),
+))
+def test_an_id_is_canonical_exactly_when_uuid_says_so(value: str) -> None:
+    """The history's id rule is a regular expression for speed; it must accept exactly the
+    strings that Python's uuid module gives back unchanged."""
+    record = line(args={"task_id": value})
+    accepted = True
+    try:
+        parse_history([record])
+    except HistoryError:
+        accepted = False
+    assert accepted is _canonical_by_uuid(value)
