@@ -8,7 +8,7 @@ same parameters, same run.
    unknown-email logins alike), verifying tokens and logging out; the scenario runs taskhub's
    Argon2id work on gevent's native thread pool (one thread per core).
 
-Goal: logins/s >= 0.8 x raw verifications/s.
+Goal: logins/s >= 0.9 x raw verifications/s (issue 15).
 
     python benchmarks/logins_bench.py [--argon2 rfc9106] [--users 12] [--duration 20]
 """
@@ -86,7 +86,7 @@ def main() -> None:
     print(f"raw verifications: {raw:,.1f}/s")
     print(f"checker run logins --users {args.users}: {rate:,.1f} logins/s (audit "
           f"{'clean' if summary['ok'] else 'FAILED'})")
-    print(f"ratio: {rate / raw:.2f}x (goal >= 0.8x)")
+    print(f"ratio: {rate / raw:.2f}x (goal >= 0.9x)")
 
 
 if __name__ == "__main__":
