@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 
@@ -48,8 +49,19 @@ def sqlalchemy_url(url: str | URL) -> URL:
 
 
 def libpq_url(url: str | URL) -> str:
-    """The same URL in the `postgresql://` form that psql and libpq accept (password shown)."""
-    return sqlalchemy_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """The same URL in the `postgresql://` form that psql and libpq accept (password shown).
+
+    Query parameters are percent-encoded (a space as `%20`): SQLAlchemy renders a space as
+    `+`, which libpq does not decode, so `options=-c%20statement_timeout%3D1` would reach the
+    server as `-c+statement_timeout=1`."""
+    parsed = sqlalchemy_url(url).set(drivername="postgresql")
+    base = parsed.set(query={}).render_as_string(hide_password=False)
+    pairs = [(key, value) for key, values in parsed.query.items()
+             for value in (values if isinstance(values, tuple) else (values,))]
+    if not pairs:
+        return base
+    return base + "?" + "&".join(f"{quote(key, safe='')}={quote(value, safe='')}"
+                                 for key, value in pairs)
 
 
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:

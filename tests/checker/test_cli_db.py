@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import URL
 
 from checker import migrate
@@ -163,3 +164,19 @@ def test_url_helpers_round_trip() -> None:
     url = URL.create("postgresql+psycopg", username="u", password="p@ss", host="h", port=1,
                      database="d")
     assert libpq_url(url) == "postgresql://u:p%40ss@h:1/d"
+
+
+def test_url_parameters_reach_libpq_as_written() -> None:
+    """A space in a parameter stays a space for libpq (SQLAlchemy alone would render `+`)."""
+    url = "postgresql+psycopg://u:p@h:1/d?options=-c%20statement_timeout%3D1234&sslmode=disable"
+    assert conninfo_to_dict(libpq_url(url)) == {
+        "user": "u", "password": "p", "host": "h", "port": "1", "dbname": "d",
+        "options": "-c statement_timeout=1234", "sslmode": "disable"}
+    assert libpq_url(libpq_url(url)) == libpq_url(url)
+
+
+def test_a_dsn_with_options_connects_with_them(db_url: URL) -> None:
+    with_options = db_url.set(query={"options": "-c statement_timeout=1234"})
+    with psycopg.connect(libpq_url(with_options)) as conn:
+        row = conn.execute("SHOW statement_timeout").fetchone()
+    assert row == ("1234ms",)
