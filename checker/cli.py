@@ -38,11 +38,29 @@ from checker.provision.dsn import describe, parse_dsn
 from checker.smoke import run_smoke
 from taskhub.db import libpq_url
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False)
-db_app = typer.Typer(help="Ephemeral servers and schema migrations.", no_args_is_help=True)
+DISTRIBUTION = "taskhub-checker"
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings=HELP_OPTIONS)
+db_app = typer.Typer(help="Ephemeral servers and schema migrations.", no_args_is_help=True,
+                     context_settings=HELP_OPTIONS)
 app.add_typer(db_app, name="db")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version  # 30 ms: only when asked
+
+        typer.echo(f"checker {version(DISTRIBUTION)}")
+        raise typer.Exit
+
+
+@app.callback()
+def _options(version_: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the checker's version and exit.")] = False) -> None:
+    pass
+
 
 RequiredDsn = Annotated[str, typer.Option("--dsn", help="The database to act on.",
                                           envvar="CHECKER_DSN")]

@@ -52,3 +52,20 @@ def test_validation_is_the_options_own() -> None:
         LoadOptions("concurrency", max_fail_ratio=2).limits(config)
     with pytest.raises(UsageError, match="unknown scenario 'nope'"):
         LoadOptions("nope").config()
+
+
+def test_the_conventions_of_a_command_line() -> None:
+    """`-h` is `--help` at every level, `--version` names the installed distribution, and
+    shell completion is offered."""
+    from importlib.metadata import version
+
+    from checker.cli import app
+
+    runner = CliRunner()
+    for command in ([], ["db"], ["run"], ["db", "up"], ["audit"]):
+        short, long = (runner.invoke(app, [*command, flag]) for flag in ("-h", "--help"))
+        assert short.exit_code == long.exit_code == 0, short.output
+        assert short.output == long.output and "Usage: " in short.output
+    shown = runner.invoke(app, ["--version"])
+    assert shown.exit_code == 0 and shown.output == f"checker {version('taskhub-checker')}\n"
+    assert "--install-completion" in runner.invoke(app, ["--help"]).output
