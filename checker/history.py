@@ -71,7 +71,8 @@ RUN_START = "run.start"
 TASK_SEED = "task.seed"
 PROBE_PREFIX = "probe."
 MAX_SEEDED = 100_000_000
-"""The most tasks one `task.seed` record may claim (a history is input: bounded work)."""
+"""The most tasks `task.seed` records may claim, one or all of a history's together (a history
+is input: the audit's work must stay bounded)."""
 _SEED_RANGE = 1 << 63
 
 _FIELDS = ("process", "tenant", "op", "args", "start", "end", "outcome", "observed", "error")
@@ -268,6 +269,7 @@ MAX_LINE_BYTES = 1 << 20
 def parse_history(lines: Iterable[str], source: str = "<history>") -> list[HistoryRecord]:
     """Records from JSON lines (blank lines skipped); HistoryError naming `source:line`."""
     records = []
+    seeded = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -277,7 +279,13 @@ def parse_history(lines: Iterable[str], source: str = "<history>") -> list[Histo
             data = json.loads(line)
             if not isinstance(data, dict):
                 raise ValueError("a record must be a JSON object")
-            records.append(HistoryRecord.from_json(data))
+            record = HistoryRecord.from_json(data)
+            if record.op == TASK_SEED:
+                seeded += record.args["count"]
+                if seeded > MAX_SEEDED:  # the audit expands them: bounded work for any input
+                    raise ValueError(f"the {TASK_SEED} records claim more than {MAX_SEEDED} "
+                                     "tasks in all")
+            records.append(record)
         except RecursionError:
             raise HistoryError(f"{source}:{number}: malformed history record: JSON nested "
                                "too deeply") from None

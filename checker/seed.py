@@ -48,7 +48,7 @@ _TASK_ID = SEEDED_TASK_ID_SQL.format(seed="%(seed)s::bigint", number="(%(first)s
 
 @dataclass(frozen=True)
 class SeededTaskIds(Sequence[str]):
-    """A tenant's seeded task ids, derived on demand (`task_id`)."""
+    """A tenant's seeded task ids, derived on demand (`seeded_task_id`)."""
 
     seed: int
     tenant: int

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from checker.audit import run_audit
 from checker.audit.ledger import brief
 from checker.history import (
+    MAX_SEEDED,
     HistoryError,
     HistoryRecord,
     HistoryWriter,
@@ -223,3 +224,13 @@ def test_a_deleted_seeded_task_seen_by_another_tenant(db_url: Any, seeded: Any) 
     result = audit(db_url, history)
     assert_fails_only(result, "isolation.observed_rows_owned")
     assert sampled(result, "isolation.observed_rows_owned", "owner") == [victim.user_id]
+
+
+def test_the_seed_records_of_a_history_claim_a_bounded_total() -> None:
+    records = seed_records(plan(SeedSpec(tenants=3, tasks_per_tenant=1), 7), 1.0, 2.0)
+    big = [json.loads(r.to_json()) for r in records]
+    for data in big:
+        data["args"]["count"] = MAX_SEEDED // 2
+    with pytest.raises(HistoryError, match=r"test:3: .*claim more than 100000000 tasks in all"):
+        parse_history([json.dumps(data) for data in big], "test")
+    assert len(parse_history([json.dumps(data) for data in big[:2]], "test")) == 2
