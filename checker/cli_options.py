@@ -22,11 +22,12 @@ from checker.provision import KINDS
 from checker.runconfig import RunConfig, new_seed
 
 DbOption = Annotated[str | None, typer.Option(
-    "--db", help=f"Where PostgreSQL comes from: {'|'.join(KINDS)} [env CHECKER_DB; auto]",
+    "--db", help=f"Where PostgreSQL comes from: {'|'.join(KINDS)} (env CHECKER_DB; "
+                 "default auto).",
     show_default=False)]
 DsnOption = Annotated[str | None, typer.Option(
     "--dsn", help="An existing server (databases are created and dropped on it) "
-                  "[env CHECKER_DSN]", show_default=False)]
+                  "(env CHECKER_DSN).", show_default=False)]
 KeepOption = Annotated[bool, typer.Option(
     "--keep", help="Leave the server and database running after the command and print how "
                    "to stop them.")]

@@ -4,6 +4,7 @@ parameters are its fields, explore's a subset with the UI fixed on; validation i
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import fields
 
 import pytest
@@ -69,3 +70,14 @@ def test_the_conventions_of_a_command_line() -> None:
     shown = runner.invoke(app, ["--version"])
     assert shown.exit_code == 0 and shown.output == f"checker {version('taskhub-checker')}\n"
     assert "--install-completion" in runner.invoke(app, ["--help"]).output
+
+
+def test_the_help_names_the_environment_and_the_default() -> None:
+    """Rich reads `[...]` in a help text as markup and drops it: the help must still say
+    where --db and --dsn come from when they are not given."""
+    from checker.cli import app
+
+    output = CliRunner().invoke(app, ["db", "up", "--help"]).output
+    shown = re.sub(r"[│\s]+", " ", output)  # the help's box and line wrapping undone
+    assert "(env CHECKER_DB; default auto)" in shown
+    assert "(env CHECKER_DSN)" in shown
