@@ -47,6 +47,7 @@ db_app = typer.Typer(help="Ephemeral servers and schema migrations.", no_args_is
 app.add_typer(db_app, name="db")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
 def _version(asked: bool) -> None:
     if asked:
         from importlib.metadata import version  # 30 ms: only when asked

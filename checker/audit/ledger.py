@@ -106,16 +106,17 @@ class Creations:
                 "seed_numbers": [r.args["tenant_number"] for r in self.seeded],
                 "seed_counts": [r.args["count"] for r in self.seeded]}
 
-    def owners(self, ctx: AuditContext, task_ids: set[str]) -> dict[str, str | None]:
-        """The creator of each of `task_ids` that the history names (seeded ones looked up in
-        SQL, only for the ids no task.create names)."""
-        found = {task: self.explicit[task] for task in task_ids if task in self.explicit}
-        rest = sorted(task_ids - set(found))
-        if rest and self.seeded:
-            for row in ctx.rows(f"SELECT s.id, s.tenant FROM ({SEEDED_SQL}) AS s "
-                                f"WHERE s.id = ANY (%(rest)s::uuid[])",
-                                {**self.params(), "rest": rest}):
-                found[str(row["id"])] = str(row["tenant"])
+    def owners(self, ctx: AuditContext, vanished: set[str]) -> dict[str, str | None]:
+        """The creator of each of `vanished` (ids no longer in `tasks`) that the history
+        names: a task.create's tenant, or the tenant of the task.seed record that claimed it
+        (from the audit's `disagreements`, which lists every claimed task that is gone)."""
+        found = {task: self.explicit[task] for task in vanished if task in self.explicit}
+        if self.seeded and len(found) < len(vanished):
+            for row in disagreements(ctx):
+                claimed = row["claimed"]
+                if claimed is not None and row["task_id"] is None \
+                        and str(claimed) in vanished and str(claimed) not in found:
+                    found[str(claimed)] = self.seeded[row["i"] - 1].tenant
         return found
 
 

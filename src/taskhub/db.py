@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 
@@ -56,12 +56,8 @@ def libpq_url(url: str | URL) -> str:
     server as `-c+statement_timeout=1`."""
     parsed = sqlalchemy_url(url).set(drivername="postgresql")
     base = parsed.set(query={}).render_as_string(hide_password=False)
-    pairs = [(key, value) for key, values in parsed.query.items()
-             for value in (values if isinstance(values, tuple) else (values,))]
-    if not pairs:
-        return base
-    return base + "?" + "&".join(f"{quote(key, safe='')}={quote(value, safe='')}"
-                                 for key, value in pairs)
+    query = urlencode(parsed.query, doseq=True, quote_via=quote)
+    return f"{base}?{query}" if query else base
 
 
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
