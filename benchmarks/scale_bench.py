@@ -11,7 +11,8 @@ run on the same server: one server-side `INSERT ... SELECT generate_series` of t
 same users. Both databases are fresh and migrated; rows/s counts tasks and events.
 - `run`: `checker run concurrency --tenants T --tasks-per-tenant N/T --duration 15s --keep`
   on that server, as a user runs it: the seconds of each phase (`summary.json`'s `phases`),
-  the history's size and the checker's peak RSS (its own process, from `wait4`). Then the
+  the history's size, the memory its records hold once read (tracemalloc, per record) and
+  the checker's peak RSS (its own process, from `wait4`). Then the
   kept database is audited again in this process (best of two), split into the database's
   checks and the history's, against `COPY tasks, task_events TO STDOUT` drained by this
   client (the least an auditor that reads every row pays).
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +169,18 @@ class RunFigures:
     history_s: float
     read_s: float
     copy_s: float
+    held_per_record: float
+
+
+def held_per_record(history: Path) -> float:
+    """Bytes the audit holds per record of this history once read (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        records = read_history(history)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return held / max(len(records), 1)
 
 
 def drain_copy(dsn: str) -> None:
@@ -204,12 +218,13 @@ def measure_run(server: URL, tasks: int, tenants: int) -> RunFigures:
         database_s = best(2, lambda: run_audit(url, None, DATABASE_SIDE, options=options))
         history_s = best(2, lambda: run_audit(url, records, HISTORY_SIDE, options=options))
         copy_s = best(2, lambda: drain_copy(libpq_url(url)))
+        held = held_per_record(history)
     janitor = DatabaseJanitor(server)
     try:
         janitor.drop(name)
     finally:
         janitor.close()
-    return RunFigures(tasks, run, database_s, history_s + read_s, read_s, copy_s)
+    return RunFigures(tasks, run, database_s, history_s + read_s, read_s, copy_s, held)
 
 
 def measure_ramp(server: URL, users: int) -> Checker:
@@ -238,7 +253,8 @@ def print_runs(runs: list[RunFigures]) -> None:
         print(f"  {fig.tasks:>9,} tasks: " + ", ".join(f"{k} {v:.1f} s" for k, v in
                                                        phases.items()))
         print(f"    peak RSS {fig.run.peak_rss_mb:.0f} MB, history {fig.run.history_mb:.1f} MB, "
-              f"{fig.run.summary['totals']['requests']:,} operations")
+              f"{fig.run.summary['totals']['requests']:,} operations, "
+              f"{fig.held_per_record / 1e3:.2f} KB held per record read")
         print(f"    audit again: database checks {fig.database_s:.2f} s, history checks "
               f"{fig.history_s:.2f} s (reading it {fig.read_s:.2f} s); history / database "
               f"{fig.history_s / fig.database_s:.2f}x; COPY of tasks and events "
