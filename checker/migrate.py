@@ -6,7 +6,6 @@ import io
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TextIO
 
 from alembic import command
@@ -20,15 +19,11 @@ from sqlalchemy.exc import DBAPIError
 
 from checker.errors import MigrationError, UsageError, first_line
 from taskhub.db import make_engine
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ALEMBIC_INI = REPO_ROOT / "alembic.ini"
+from taskhub.migrations import ALEMBIC_INI
 
 
 def alembic_config(url: URL | str | None = None, *, stdout: TextIO | None = None) -> Config:
-    """An Alembic Config for the repository's migrations, pointed at `url`."""
-    if not ALEMBIC_INI.is_file():
-        raise FileNotFoundError(f"alembic.ini not found at {ALEMBIC_INI}")
+    """An Alembic Config for taskhub's migrations (packaged with it), pointed at `url`."""
     config = Config(str(ALEMBIC_INI), output_buffer=stdout, stdout=stdout or sys.stdout)
     config.attributes["configure_logger"] = False
     if url is not None:

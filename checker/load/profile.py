@@ -12,11 +12,15 @@ from pathlib import Path
 
 from locust.env import Environment
 
+import checker
+import scenarios
+import taskhub
 from checker.load.harness import unsafe_switches
 
-ROOT = Path(__file__).resolve().parents[2]
-CODE = ("checker", "scenarios", "src/taskhub", "migrations")
-"""The trees whose Python source makes up the code version."""
+CODE = tuple(Path(package.__file__).resolve().parent for package in (checker, scenarios, taskhub)
+             if package.__file__)
+"""The packages whose Python source makes up the code version (taskhub's holds its
+migrations): found where they are imported from, a checkout or an installed wheel."""
 SWITCHES = ("CHECKER_LOGINS_NO_ROTATION",)
 """Environment switches the scenarios read besides the unsafe ones."""
 
@@ -32,8 +36,9 @@ def code_version() -> str:
     """A digest of every Python source file of the checker, the scenarios and taskhub."""
     digest = hashlib.sha256()
     for tree in CODE:
-        for path in sorted((ROOT / tree).rglob("*.py")):
-            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+        for path in sorted(tree.rglob("*.py")):
+            name = path.relative_to(tree.parent)
+            digest.update(str(name).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -1,6 +1,6 @@
 """SQLAlchemy models: the schema contract of DESIGN.md, one class per table.
 
-The migrations in `migrations/versions` create exactly this schema (a test compares them),
+The migrations in `taskhub/migrations/versions` create exactly this schema (a test compares them),
 columns in the physical order the schema's history gave them;
 row-level security policies, roles and grants live only in the migrations because SQLAlchemy
 metadata cannot express them.
