@@ -28,10 +28,11 @@ from checker.cli_options import (
     LoadOptions,
     ReportOption,
     load_command,
+    writable_file,
 )
 from checker.cooperative import require_cooperative
 from checker.database import migrated_database
-from checker.errors import CheckerError, InfrastructureError, first_line
+from checker.errors import CheckerError, InfrastructureError, UsageError, first_line
 from checker.interrupts import INTERRUPTS
 from checker.provision import select_provider
 from checker.provision.dsn import describe, parse_dsn
@@ -86,11 +87,21 @@ def audit(
     history_skew: Annotated[float, typer.Option(
         help="Seconds the clocks of the history's processes may disagree (remote workers).",
         min=0)] = 0.0,
+    junit_xml: Annotated[Path | None, typer.Option(
+        "--junit-xml", metavar="FILE", help="Also write the verdict as JUnit XML for CI: a "
+                                            "test case per check.", show_default=False)] = None,
 ) -> None:
     """Prove or refute a database's consistency: exit 0 clean, 1 on any violation."""
     options = AuditOptions(samples=samples, min_argon2=Argon2Minimum.parse(min_argon2),
                            isolation_tenants=isolation_tenants, history_skew=history_skew)
+    if junit_xml is not None:
+        writable_file("--junit-xml", junit_xml)
     result = run_audit(parse_dsn(dsn), history, only, options=options)
+    if junit_xml is not None:
+        from checker.report import junit
+
+        junit.write(junit_xml, junit.audit_junit([c.to_dict() for c in result.checks],
+                                                 result.duration))
     if as_json:
         print(to_json(result))
     else:
@@ -133,16 +144,27 @@ def _load(options: LoadOptions) -> None:
     on FAIL, 130 when interrupted (but for a web-UI session, which Ctrl-C ends)."""
     config = options.config()
     max_fail_ratio, p95_ms = options.limits(config)
+    csv_file = None if options.csv is None else Path(f"{options.csv}_stats.csv")
+    for flag, path in (("--junit-xml", options.junit_xml), ("--html", options.html),
+                       ("--csv", csv_file)):
+        if path is not None:
+            writable_file(flag, path)
     require_cooperative()
     INTERRUPTS.install()
     from checker.pipeline import execute
-    from checker.report.summary import Thresholds
+    from checker.report.summary import FILES, Thresholds
     from checker.report.terminal import print_summary
 
     folder, summary = execute(config, db=options.db, dsn=options.dsn, keep=options.keep,
                               report_root=options.report_dir,
                               thresholds=Thresholds(max_fail_ratio, p95_ms))
     print_summary(summary, folder)
+    if options.junit_xml is not None:
+        from checker.report import junit
+
+        junit.write(options.junit_xml, junit.run_junit(summary))
+    if options.html is not None:
+        _copy(folder / FILES["locust_report"], options.html, "--html")
     ended_session = config.ui and INTERRUPTS.arrived_in == "load" and INTERRUPTS.count == 1
     if INTERRUPTS.requested and not ended_session:
         err.print(_interrupted_line(summary.totals["requests"], summary.audit, folder,
@@ -150,6 +172,14 @@ def _load(options: LoadOptions) -> None:
         raise typer.Exit(130)
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def _copy(source: Path, target: Path, flag: str) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot write {flag} {target}: {exc.strerror or exc}") from None
 
 
 def _interrupted_line(operations: int, audit: dict[str, object], folder: Path,

@@ -8,6 +8,7 @@ fault kinds), so a new entry shows up in `--help` without editing this file. No 
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
@@ -43,14 +44,15 @@ class LoadOptions:
                                             show_default=False)]
     db: DbOption = None
     dsn: DsnOption = None
-    users: Annotated[int, typer.Option("--users", help="Simulated users in all.")] = 20
+    users: Annotated[int, typer.Option("--users", "-u", help="Simulated users in all.")] = 20
     spawn_rate: Annotated[float, typer.Option(
-        "--spawn-rate", help="Users started per second.")] = 20.0
+        "--spawn-rate", "-r", help="Users started per second.")] = 20.0
     duration: Annotated[str | None, typer.Option(
-        "--duration", help="How long the load runs.")] = "30s"
+        "--duration", "--run-time", "-t", help="How long the load runs (30s, 5m, 1h30m).")
+    ] = "30s"
     workers: Annotated[int, typer.Option(
-        "--workers", help="Local Locust worker processes (distributed mode; 0: one process).")
-    ] = 0
+        "--workers", "--processes",
+        help="Local Locust worker processes (distributed mode; 0: one process).")] = 0
     seed: Annotated[int | None, typer.Option(
         "--seed", help="Seed of the generated data and choices (default: random, reported).",
         show_default=False)] = None
@@ -77,15 +79,31 @@ class LoadOptions:
         "--remote-workers", help="Workers to wait for from other machines (`locust --worker`).")
     ] = 0
     master_bind: Annotated[str, typer.Option(
-        "--master-bind", help="Interface the master listens on for workers.")] = "127.0.0.1"
+        "--master-bind", "--master-bind-host",
+        help="Interface the master listens on for workers.")] = "127.0.0.1"
     master_port: Annotated[int, typer.Option(
-        "--master-port", help="Port the master listens on for workers (0: a free one).")] = 0
+        "--master-port", "--master-bind-port",
+        help="Port the master listens on for workers (0: a free one).")] = 0
     ui: Annotated[bool, typer.Option(
         "--ui", help="Locust's web UI instead of headless (like `checker explore`).")] = False
     web_port: Annotated[int, typer.Option(
-        "--web-port", help="Port of Locust's web UI (bound to 127.0.0.1).")] = 8089
+        "--web-port", "-P", help="Port of Locust's web UI (bound to 127.0.0.1).")] = 8089
     faults: Annotated[str | None, typer.Option(
         "--faults", help=faults_help(), show_default=False)] = None
+    csv: Annotated[str | None, typer.Option(
+        "--csv", metavar="PREFIX",
+        help="Also write Locust's CSV statistics to PREFIX_stats.csv, _stats_history.csv, "
+             "_failures.csv and _exceptions.csv.", show_default=False)] = None
+    csv_full_history: Annotated[bool, typer.Option(
+        "--csv-full-history", help="With --csv: every operation's row in "
+                                   "_stats_history.csv, not only the aggregate.")] = False
+    html: Annotated[Path | None, typer.Option(
+        "--html", metavar="FILE", help="Also write Locust's own HTML report to FILE.",
+        show_default=False)] = None
+    junit_xml: Annotated[Path | None, typer.Option(
+        "--junit-xml", metavar="FILE",
+        help="Also write the verdict as JUnit XML for CI: a test case per audit check, "
+             "threshold and run condition.", show_default=False)] = None
 
     def config(self) -> RunConfig:
         """The run's configuration; UsageError (exit 2) for anything out of range."""
@@ -106,6 +124,11 @@ class LoadOptions:
             raise UsageError(f"bad --spawn-rate {self.spawn_rate}: must be more than zero")
         if self.ui and self.workers + self.remote_workers:
             raise UsageError("--ui runs one process: it cannot go with --workers")
+        if self.csv_full_history and not self.csv:
+            raise UsageError("--csv-full-history needs --csv PREFIX")
+        if self.csv is not None and (not self.csv.strip() or self.csv.endswith("/")):
+            raise UsageError(f"bad --csv {self.csv!r}: a file name prefix, such as "
+                             "results/run1")
         return RunConfig(
             scenario=self.scenario, users=self.users, spawn_rate=self.spawn_rate,
             duration=None if self.duration is None else parse_duration(self.duration),
@@ -115,7 +138,8 @@ class LoadOptions:
             tenants=self.tenants, tasks_per_tenant=self.tasks_per_tenant,
             stop_timeout=parse_duration(self.stop_timeout, "--stop-timeout"), ui=self.ui,
             web_port=self.web_port,
-            faults=() if self.faults is None else parse_faults(self.faults))
+            faults=() if self.faults is None else parse_faults(self.faults),
+            csv_prefix=self.csv, csv_full_history=self.csv_full_history)
 
     def limits(self, config: RunConfig) -> tuple[float | None, float | None]:
         """The failure budget and the p95 limit: the budget is 0 (any failure fails the run)
@@ -128,6 +152,19 @@ class LoadOptions:
         if self.p95_ms is not None and self.p95_ms <= 0:
             raise UsageError(f"bad --p95-ms {self.p95_ms}: must be more than zero")
         return ratio, self.p95_ms
+
+
+def writable_file(flag: str, path: Path) -> None:
+    """Refuse (UsageError, before anything runs) an output file that could not be written:
+    a directory, or a folder that cannot be made or written to."""
+    if path.is_dir():
+        raise UsageError(f"bad {flag} {path}: a directory, not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"bad {flag} {path}: {exc.strerror or exc}") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"bad {flag} {path}: not writable")
 
 
 def load_command(*, offer: Sequence[str] | None = None, fixed: Mapping[str, Any] | None = None,

@@ -35,6 +35,9 @@ class RunConfig:
     ui: bool = False
     web_port: int = 8089
     faults: tuple[Fault, ...] = ()
+    csv_prefix: str | None = None
+    """Where Locust's CSV statistics go (`--csv`), None for none."""
+    csv_full_history: bool = False
 
     @property
     def expected_workers(self) -> int:

@@ -34,6 +34,7 @@ from checker.errors import InfrastructureError, UsageError
 from checker.faults.injector import Injector
 from checker.history import HistoryWriter
 from checker.interrupts import INTERRUPTS, Interrupts
+from checker.load.csv_stats import CsvStats
 from checker.load.distributed import WorkerGate, serve_workers
 from checker.load.harness import Harness, attach, unsafe_switches
 from checker.load.plain import prepare
@@ -63,8 +64,12 @@ def run_load(scenario: Scenario, config: RunConfig, url: str, access: RuntimeAcc
                    tasks_per_tenant=config.tasks_per_tenant or spec.tasks_per_tenant)
     env = Environment(user_classes=classes, events=Events(), stop_timeout=config.stop_timeout,
                       host="taskhub", locustfile=str(scenario.path))
+    csv_stats = None if config.csv_prefix is None else CsvStats(env, config.csv_prefix,
+                                                                config.csv_full_history)
     with HistoryWriter(history, mode="w") as writer:
         if interrupts.requested:  # before the seed: nothing to start, an empty history
+            if csv_stats is not None:
+                csv_stats.close()
             now = time.time()
             return LoadResult(now, now, 0, 0, 0, config.expected_workers, unsafe_switches(),
                               (), OpStats.of(env.stats.total), NO_LOAD_HTML, 0, None)
@@ -87,6 +92,8 @@ def run_load(scenario: Scenario, config: RunConfig, url: str, access: RuntimeAcc
                 harness = Harness(setup, writer)
                 attach(env, harness)
             gevent.spawn(stats_history, runner)
+            if csv_stats is not None:
+                csv_stats.start()
             interrupts.enter("load")
             started = time.time()
             if injector is not None:
@@ -106,6 +113,8 @@ def run_load(scenario: Scenario, config: RunConfig, url: str, access: RuntimeAcc
             _reap(workers)
             if harness is not None:
                 harness.close()
+            if csv_stats is not None:
+                csv_stats.close()
     stats = env.stats
     ops = tuple(OpStats.of(entry) for _key, entry in sorted(stats.entries.items()))
     return LoadResult(started, ended, len(setup.manifest.tenants), setup.manifest.task_count,

@@ -29,17 +29,25 @@ class Thresholds:
     max_fail_ratio: float | None = None
     p95_ms: float | None = None
 
-    def broken(self, load: LoadResult) -> list[str]:
-        """A sentence per broken limit."""
-        problems = []
+    def judge(self, load: LoadResult) -> dict[str, list[str]]:
+        """Each limit that is set (`max_fail_ratio`, `p95_ms`), with the sentence saying how
+        it broke (empty: it held)."""
+        verdicts: dict[str, list[str]] = {}
         total = load.total
         ratio = total.failures / total.requests if total.requests else 0.0
-        if self.max_fail_ratio is not None and ratio > self.max_fail_ratio:
-            problems.append(f"failure ratio {ratio:.4f} above --max-fail-ratio "
-                            f"{self.max_fail_ratio}")
-        if self.p95_ms is not None and total.p95_ms > self.p95_ms:
-            problems.append(f"p95 {total.p95_ms:.0f} ms above --p95-ms {self.p95_ms:g}")
-        return problems
+        if self.max_fail_ratio is not None:
+            verdicts["max_fail_ratio"] = [
+                f"failure ratio {ratio:.4f} above --max-fail-ratio {self.max_fail_ratio}"
+            ] if ratio > self.max_fail_ratio else []
+        if self.p95_ms is not None:
+            verdicts["p95_ms"] = [
+                f"p95 {total.p95_ms:.0f} ms above --p95-ms {self.p95_ms:g}"
+            ] if total.p95_ms > self.p95_ms else []
+        return verdicts
+
+    def broken(self, load: LoadResult) -> list[str]:
+        """A sentence per broken limit."""
+        return [problem for problems in self.judge(load).values() for problem in problems]
 
 
 def locust_counts(load: LoadResult) -> dict[str, int]:
@@ -101,6 +109,9 @@ class RunSummary:
     phases: dict[str, float] = field(default_factory=dict)
     """Seconds spent in each phase of the run (provision ... report), the report's writing
     of its other files included."""
+    conditions: dict[str, list[str]] = field(default_factory=dict)
+    """Every condition the verdict weighed (`CONDITIONS`), with the problems that broke it
+    (empty: it held); `problems` is all of them, in this order."""
 
     @property
     def ok(self) -> bool:
@@ -115,7 +126,7 @@ class RunSummary:
                 "duration_s": self.duration_s, "totals": self.totals,
                 "operations": self.operations, "thresholds": self.thresholds,
                 "consistency": self.consistency, "audit": self.audit, "files": self.files,
-                "phases": self.phases}
+                "phases": self.phases, "conditions": self.conditions}
         if self.faults is not None:
             data["faults"] = self.faults
         return data
@@ -127,20 +138,25 @@ def build(config: RunConfig, parameters: dict[str, Any], load: LoadResult, figur
           fault_problems: list[str] | None = None) -> RunSummary:
     """The whole summary, and the verdict: every problem of the run, in one list. `audit`
     None: it was skipped (a second interrupt), which fails the run."""
-    broken = thresholds.broken(load)
+    limits = thresholds.judge(load)
+    broken = [problem for problems in limits.values() for problem in problems]
     check = consistency(load, figures)
-    problems = []
-    if load.lost_worker:
-        problems.append(f"{load.lost_worker}: its operations since its last report are not "
-                        "in the history, so the ledger checks were not run")
-    problems += [*not_run(config, load, figures), *broken]
-    if not check["consistent"]:
-        problems.append("the history does not hold exactly the operations Locust counted")
-    if audit is None:
-        problems.append("the audit was skipped (a second interrupt): nothing was proven")
-    elif not audit.ok:
-        problems.append("audit: " + ", ".join(c.name for c in audit.failed))
-    problems += fault_problems or []
+    conditions = {
+        "workers_stayed": [f"{load.lost_worker}: its operations since its last report are "
+                           "not in the history, so the ledger checks were not run"]
+        if load.lost_worker else [],
+        "load_ran": not_run(config, load, figures),
+        **limits,
+        "history_matches_locust": [] if check["consistent"] else [
+            "the history does not hold exactly the operations Locust counted"],
+        "audit_ran": [] if audit is not None else [
+            "the audit was skipped (a second interrupt): nothing was proven"],
+        "audit_clean": ["audit: " + ", ".join(c.name for c in audit.failed)]
+        if audit is not None and not audit.ok else [],
+    }
+    if fault_problems is not None:
+        conditions["faults_judged"] = fault_problems
+    problems = [problem for found in conditions.values() for problem in found]
     elapsed = max(load.ended - load.started, 1e-9)
     total = load.total
     by_name = {op.op: op for op in figures.ops}
@@ -177,4 +193,5 @@ def build(config: RunConfig, parameters: dict[str, Any], load: LoadResult, figur
                                "duration_s": round(audit.duration, 3),
                                "checks": [c.to_dict() for c in audit.checks]},
         faults=faults,
+        conditions=conditions,
     )

@@ -26,7 +26,7 @@ FAST = ("--users", "6", "--spawn-rate", "50", "--duration", "3s", "--argon2", "t
         "--seed", "7", "--stop-timeout", "5s")
 SUMMARY_KEYS = {"scenario", "ok", "problems", "parameters", "server_version", "started_at",
                 "ended_at", "duration_s", "totals", "operations", "thresholds", "consistency",
-                "audit", "files", "phases"}
+                "audit", "files", "phases", "conditions"}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy import URL
@@ -78,7 +79,7 @@ def test_json_shape(db_url: URL, tmp_path: Path, run: Invoke) -> None:
 
 
 @pytest.mark.no_audit
-def test_corrupted_database_exits_1(db_url: URL, run: Invoke) -> None:
+def test_corrupted_database_exits_1(db_url: URL, tmp_path: Path, run: Invoke) -> None:
     seed(db_url)
     with owner(db_url) as conn:
         conn.execute("UPDATE tasks SET version = 7 WHERE id = %s", (task_id(3),))
@@ -92,6 +93,12 @@ def test_corrupted_database_exits_1(db_url: URL, run: Invoke) -> None:
     table = run("--dsn", libpq_url(db_url), *TEST_MIN)
     assert table.returncode == 1 and "violations found" in table.stdout
     assert str(task_id(3)) in table.stdout
+    junit = tmp_path / "junit.xml"
+    assert run("--dsn", libpq_url(db_url), "--junit-xml", str(junit), *TEST_MIN).returncode == 1
+    suites = ElementTree.parse(junit).getroot()  # noqa: S314 - our own output
+    assert suites.get("failures") == "1" and int(suites.get("tests", "0")) == len(data["checks"])
+    failure = suites.find(".//testcase[@name='transitions.version_counts_events']/failure")
+    assert failure is not None and str(task_id(3)) in (failure.text or "")
 
 
 @pytest.mark.no_audit

@@ -6,13 +6,14 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from checker.cli import explore, run
-from checker.cli_options import LoadOptions, load_command
+from checker.cli_options import LoadOptions, load_command, writable_file
 from checker.errors import UsageError
 
 
@@ -81,3 +82,41 @@ def test_the_help_names_the_environment_and_the_default() -> None:
     shown = re.sub(r"[│\s]+", " ", output)  # the help's box and line wrapping undone
     assert "(env CHECKER_DB; default auto)" in shown
     assert "(env CHECKER_DSN)" in shown
+
+
+def test_locusts_short_options_mean_what_they_mean_in_locust() -> None:
+    """`-u`, `-r`, `-t` (and `--run-time`, `--processes`, `-P`, `--master-bind-host/-port`)
+    are Locust's names for the same settings: a Locust user's muscle memory works."""
+    seen: list[LoadOptions] = []
+    app = typer.Typer()
+
+    @app.command()
+    @load_command()
+    def probe(options: LoadOptions) -> None:
+        seen.append(options)
+
+    short = ["concurrency", "-u", "7", "-r", "3.5", "-t", "2m", "-P", "8100", "--processes",
+             "2", "--master-bind-host", "10.0.0.1", "--master-bind-port", "5557"]
+    long = ["concurrency", "--users", "7", "--spawn-rate", "3.5", "--duration", "2m",
+            "--web-port", "8100", "--workers", "2", "--master-bind", "10.0.0.1",
+            "--master-port", "5557"]
+    for argv in (short, long, [*long[:5], "--run-time", "2m", *long[7:]]):
+        done = CliRunner().invoke(app, argv)
+        assert done.exit_code == 0, done.output
+    assert seen[0] == seen[1] == seen[2]
+    assert (seen[0].users, seen[0].spawn_rate, seen[0].duration) == (7, 3.5, "2m")
+
+
+def test_output_files_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--csv-full-history needs --csv"):
+        LoadOptions("concurrency", csv_full_history=True).config()
+    with pytest.raises(UsageError, match="bad --csv 'out/': a file name prefix"):
+        LoadOptions("concurrency", csv="out/").config()
+    with pytest.raises(UsageError, match="a directory, not a file"):
+        writable_file("--junit-xml", tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(UsageError, match=r"bad --html .*file/report.html"):
+        writable_file("--html", blocker / "report.html")
+    writable_file("--junit-xml", tmp_path / "new" / "junit.xml")  # the folder is made
+    assert (tmp_path / "new").is_dir()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -18,7 +19,9 @@ UNSAFE = {"CHECKER_UNSAFE_TRANSITIONS": "1"}
 
 
 def test_the_broken_transition_is_caught(pg_server: Server, tmp_path: Path) -> None:
-    result = run(pg_server, "transitions", tmp_path, "--users", "8", env=UNSAFE)
+    junit = tmp_path / "ci" / "junit.xml"
+    result = run(pg_server, "transitions", tmp_path, "--users", "8", "--junit-xml", str(junit),
+                 env=UNSAFE)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     summary = result.summary
     assert not summary["ok"] and summary["parameters"]["unsafe"] == ["transitions"]
@@ -32,6 +35,16 @@ def test_the_broken_transition_is_caught(pg_server: Server, tmp_path: Path) -> N
     assert "FAIL" in html and "ledger.single_winner" in html
     assert all(task in html for task in task_ids)
     assert "ledger.single_winner" in result.stdout
+    assert summary["conditions"]["audit_clean"] == summary["problems"]
+
+    # CI reads the same verdict: the failing check is a failed test case, with its samples.
+    suites = ElementTree.parse(junit).getroot()  # noqa: S314 - our own output
+    assert int(suites.get("failures", "0")) == len(failed) and suites.get("errors") == "0"
+    case = suites.find(".//testcase[@name='ledger.single_winner']")
+    assert case is not None and case.get("classname") == "checker.audit.ledger"
+    failure = case.find("failure")
+    assert failure is not None and failure.text is not None
+    assert all(task in failure.text for task in task_ids)
 
 
 def test_the_broken_edit_is_caught(pg_server: Server, tmp_path: Path) -> None:
@@ -56,6 +69,7 @@ def test_fewer_users_than_asked_for_do_not_pass(pg_server: Server, tmp_path: Pat
     summary = result.summary
     assert summary["audit"]["ok"] and not summary["ok"]
     [problem] = summary["problems"]
+    assert summary["conditions"]["load_ran"] == [problem]
     assert problem.startswith("only ") and "of the 50 users asked for ran at the peak" in problem
 
 
