@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from datetime import UTC, datetime
@@ -12,10 +13,12 @@ from typing import Annotated, NoReturn
 import psycopg
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import URL
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
-from checker import migrate
+from checker import config_file, migrate
 from checker.adopt import adopt
 from checker.audit import Argon2Minimum, AuditOptions, run_audit
 from checker.audit.options import MIN_ARGON2_ENV, OWASP_MINIMUM
@@ -365,6 +368,63 @@ def db_adopt(dsn: RequiredDsn) -> None:
               f"upgraded to {adoption.upgraded_to}")
 
 
+@app.command("config")
+def show_config(ctx: typer.Context, command: Annotated[str, typer.Argument(
+        help="The command whose options to show, e.g. run, explore, audit, 'db up'.")] = "run",
+                ) -> None:
+    """Print the options a command would run with, and where each comes from: a flag is not
+    shown (it wins over all of these), then the environment, the configuration file, the
+    default."""
+    root = ctx.find_root()
+    settings = root.obj if isinstance(root.obj, config_file.ConfigFile) else \
+        config_file.ConfigFile()
+    target: object = root.command
+    defaults: object = root.default_map or {}
+    for part in command.split():
+        target = target.commands.get(part) if isinstance(target, TyperGroup) else None
+        defaults = defaults.get(part, {}) if isinstance(defaults, dict) else {}
+        if target is None:
+            raise UsageError(f"no command `checker {command}`")
+    assert isinstance(target, TyperCommand)
+    table = Table()
+    for column in ("option", "value", "from"):
+        table.add_column(column)
+    for param in target.params:
+        if not isinstance(param, TyperOption) or param.hidden or not param.name:
+            continue
+        value, source = _setting(ctx, param, defaults if isinstance(defaults, dict) else {})
+        flag = param.opts[0]
+        shown = _masked(value) if param.name == "dsn" else value
+        table.add_row(flag, "" if shown is None else str(shown), source)
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(escape(f"checker {command}: {settings.describe()}"))
+    out.print(table)
+
+
+def _setting(ctx: typer.Context, param: TyperOption,
+             defaults: dict[str, object]) -> tuple[object, str]:
+    """An option's value without a flag, and where it comes from."""
+    envvars = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
+    if param.name in config_file.SERVER_KEYS:
+        envvars = [f"CHECKER_{param.name.upper()}"]
+    for name in envvars:
+        if os.environ.get(name):
+            return os.environ[name], f"env {name}"
+    if param.name in defaults:
+        return param.process_value(ctx, defaults[param.name]), "file"
+    return param.default, "default"
+
+
+def _masked(dsn: object) -> object:
+    """A DSN without its password."""
+    if not isinstance(dsn, str):
+        return dsn
+    try:
+        return parse_dsn(dsn).render_as_string(hide_password=True)
+    except CheckerError:
+        return "(not a valid DSN)"
+
+
 def _reachable(url: URL) -> None:
     try:
         psycopg.connect(libpq_url(url), connect_timeout=10).close()
@@ -386,9 +446,13 @@ def main() -> NoReturn:
     """
     signal.signal(signal.SIGTERM, _terminate)  # `kill` cleans up like Ctrl-C does
     try:
-        result = app(prog_name="checker", standalone_mode=False)
+        command = typer.main.get_command(app)
+        assert isinstance(command, TyperGroup)
+        settings = config_file.load(config_file.find())
+        result = command.main(prog_name="checker", standalone_mode=False, obj=settings,
+                              default_map=config_file.default_map(settings, command))
     except CheckerError as exc:
-        err.print(f"[red]error[/]: {exc}")
+        err.print(f"[red]error[/]: {escape(str(exc))}")
         sys.exit(exc.exit_code)
     except typer.Abort:
         err.print("aborted")
@@ -397,6 +461,6 @@ def main() -> NoReturn:
         show = getattr(exc, "format_message", None)
         message = show() if callable(show) else str(exc)
         if message.strip():  # empty for `checker` alone: Typer has printed the help already
-            err.print(f"[red]error[/]: {message}")
+            err.print(f"[red]error[/]: {escape(message)}")
         sys.exit(int(getattr(exc, "exit_code", 2)))
     sys.exit(result if isinstance(result, int) else 0)

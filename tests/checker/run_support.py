@@ -53,11 +53,12 @@ class Run:
         return Counter(r.op for r in self.history if r.op != RUN_START and r.process != "seed")
 
 
-def checker(*args: str, env: dict[str, str] | None = None, timeout: float = 180
-            ) -> subprocess.CompletedProcess[str]:
-    """`checker ARGS` in a subprocess."""
+def checker(*args: str, env: dict[str, str] | None = None, timeout: float = 180,
+            replace_env: bool = False) -> subprocess.CompletedProcess[str]:
+    """`checker ARGS` in a subprocess (`env` added to this one's, or all of it)."""
     return subprocess.run([*CHECKER, *args], capture_output=True, text=True, timeout=timeout,
-                          check=False, env={**os.environ, **(env or {})})
+                          check=False, env=(env or {}) if replace_env
+                          else {**os.environ, **(env or {})})
 
 
 def run(server: Server, scenario: str, reports: Path, *extra: str,
