@@ -114,6 +114,8 @@ def _server_version(url: str) -> str:
 def _parameters(config: RunConfig, load: LoadResult, provider: str, database: str,
                 interrupts: Interrupts) -> dict[str, Any]:
     params = asdict(config)
+    if load.started_with is not None:  # what the web UI's form started, not its defaults
+        params["users"], params["spawn_rate"] = load.started_with
     params.update({
         "argon2_params": str(audit_minimum(config.argon2)),
         "argon2_profile_cost": asdict(argon2_params(config.argon2)),

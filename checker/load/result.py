@@ -57,3 +57,6 @@ class LoadResult:
     """Peers on the master port that never proved the run key (given nothing)."""
     lost_worker: str | None = None
     """Why the run stopped early: a worker process exited or stopped answering mid-run."""
+    started_with: tuple[int, float] | None = None
+    """In the web UI: the users and spawn rate the form last started (None: headless, or
+    nobody pressed start)."""

@@ -16,12 +16,14 @@ import resource
 import subprocess
 import sys
 import time
+from argparse import Namespace
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import gevent
+from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.event import Events
 from locust.html import get_html_report
@@ -119,7 +121,8 @@ def run_load(scenario: Scenario, config: RunConfig, url: str, access: RuntimeAcc
     ops = tuple(OpStats.of(entry) for _key, entry in sorted(stats.entries.items()))
     return LoadResult(started, ended, len(setup.manifest.tenants), setup.manifest.task_count,
                       peak, config.expected_workers, unsafe_switches(), ops,
-                      OpStats.of(stats.total), html, len(gate.refused), lost)
+                      OpStats.of(stats.total), html, len(gate.refused), lost,
+                      started_with(env) if config.ui else None)
 
 
 def _raise_open_file_limit() -> None:
@@ -202,6 +205,7 @@ def _drive(env: Environment, runner: Runner, config: RunConfig, interrupts: Inte
     if config.ui:
         # Locust's UI re-parses sys.argv for its own options on every page: hide ours.
         sys.argv = sys.argv[:1]
+        env.parsed_options = ui_options(config)
         env.create_web_ui("127.0.0.1", config.web_port)
         print(f"Locust web UI: http://127.0.0.1:{config.web_port}/ (Ctrl-C ends the session)",
               file=sys.stderr, flush=True)
@@ -225,6 +229,25 @@ def _drive(env: Environment, runner: Runner, config: RunConfig, interrupts: Inte
                 break
             gevent.sleep(0.25)
     return peak, lost
+
+
+def ui_options(config: RunConfig) -> Namespace:
+    """Locust's options as its web UI reads them for the form's defaults: the run's users,
+    spawn rate and duration (Locust's own defaults for the rest; no Locust configuration
+    file is read). The form writes what the user starts back into them."""
+    args = ["--users", str(config.users), "--spawn-rate", str(config.spawn_rate)]
+    if config.duration is not None:
+        args += ["--run-time", f"{max(1, round(config.duration))}s"]
+    options: Namespace = get_parser(default_config_files=[]).parse_args(args)
+    return options
+
+
+def started_with(env: Environment) -> tuple[int, float] | None:
+    """The users and spawn rate the web UI's form last started, if it started any."""
+    options = env.parsed_options
+    if options is None or not env.stats.total.num_requests:
+        return None
+    return int(options.num_users), float(options.spawn_rate)
 
 
 def _lost_worker(runner: Runner, gate: WorkerGate,

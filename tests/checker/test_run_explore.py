@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.parse
@@ -23,7 +24,8 @@ def test_explore_serves_the_web_ui_and_audits_what_it_ran(pg_server: Server,
     proc = subprocess.Popen(
         [*CHECKER, "explore", "transitions", "--dsn", libpq_url(pg_server.url), "--duration",
          "8s", "--web-port", str(port), "--argon2", "test", "--seed", "3", "--report-dir",
-         str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+         str(tmp_path), "-u", "7", "-r", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
         env=os.environ.copy())
     try:
         base = f"http://127.0.0.1:{port}"
@@ -32,11 +34,16 @@ def test_explore_serves_the_web_ui_and_audits_what_it_ran(pg_server: Server,
             try:
                 with urllib.request.urlopen(base + "/", timeout=2) as page:  # noqa: S310
                     assert page.status == 200
+                    html = page.read().decode()
                 break
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, "no web UI"
                 time.sleep(0.2)
-        form = urllib.parse.urlencode({"user_count": 4, "spawn_rate": 4,
+        # The form offers the session's users, spawn rate and duration as its defaults.
+        defaults = json.loads(re.search(r"templateArgs = (\{.*?\})\s*$", html, re.M)[1])
+        assert (defaults["num_users"], defaults["spawn_rate"], defaults["run_time"]) == (
+            7, 3.0, 8)
+        form = urllib.parse.urlencode({"user_count": 4, "spawn_rate": 2,
                                        "host": "taskhub"}).encode()
         with urllib.request.urlopen(base + "/swarm", data=form, timeout=10) as swarm:  # noqa: S310
             assert json.loads(swarm.read())["success"]
@@ -49,6 +56,9 @@ def test_explore_serves_the_web_ui_and_audits_what_it_ran(pg_server: Server,
     [folder] = tmp_path.iterdir()
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["ok"] and summary["parameters"]["ui"] is True
+    # What the form started is what the summary records, not the defaults it offered.
+    assert (summary["parameters"]["users"], summary["parameters"]["spawn_rate"]) == (4, 2.0)
+    assert summary["totals"]["peak_users"] <= 4
     assert summary["totals"]["requests"] > 0 and summary["consistency"]["consistent"]
 
 
