@@ -1,10 +1,13 @@
 """pytest fixtures: one PostgreSQL server per session, migrated once, a fresh clone per test.
 
 Registered through the `pytest11` entry point, so any project with the checker installed can
-use them. The server comes from `--checker-db` / CHECKER_DB (auto|container|embedded|dsn) and
-`--checker-dsn` / CHECKER_DSN. Nothing starts until a test asks for a database, but under
-pytest-xdist (`-n N`), where the controller starts one server and migrates one template for
-all the workers when the first worker comes up (each test still gets its own clone).
+use them. The server comes from `--checker-db` / CHECKER_DB / ini `checker_db`
+(auto|container|embedded|dsn) and `--checker-dsn` / CHECKER_DSN / ini `checker_dsn` (a flag wins,
+then the environment, then the ini). Nothing starts until a test asks for a database; under
+pytest-xdist (`-n N`) each worker starts its own then, unless the ini sets
+`checker_xdist_shared_server = true`: the controller then starts one server and migrates one
+template for all the workers when the first worker comes up (each test still gets its own
+clone).
 
 Fixtures:
 - `pg_server`: the running `Server` (session).
@@ -19,9 +22,11 @@ Fixtures:
 After the body of every test that uses a database (`db_url`, directly or through `db_engine`
 or any fixture built on them), the consistency audit (`checker.audit`) runs on that database
 and fails the test with its findings. Tests that corrupt a database on purpose opt out with
-`@pytest.mark.no_audit`; `--checker-no-audit` turns it off for a run. Current password hashes
-are held to the Argon2id minimum of `--checker-min-argon2` / CHECKER_MIN_ARGON2, by default
-the cheap profile the tests hash with (taskhub.settings.TEST_ARGON2).
+`@pytest.mark.checker_no_audit` (every marker of the plugin starts with `checker_`);
+`--checker-no-audit` turns it off for a run. Current password hashes are held to the
+Argon2id minimum of `--checker-min-argon2` / CHECKER_MIN_ARGON2, by default the cheap
+profile the tests hash with (taskhub.settings.TEST_ARGON2). Loading the plugin imports
+nothing of taskhub, nor the providers: they load when a test first asks for a database.
 """
 
 from __future__ import annotations
@@ -29,43 +34,69 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import URL, Engine, make_url
 
-from checker import migrate
-from checker.access import RuntimeAccess
-from checker.audit import Argon2Minimum, AuditOptions, run_audit
-from checker.audit.options import MIN_ARGON2_ENV
 from checker.errors import CheckerError
-from checker.janitor import DatabaseJanitor
-from checker.provision import KINDS, Server, select_provider
-from taskhub.db import Database, make_engine
-from taskhub.settings import TEST_ARGON2
 
-NO_AUDIT = "no_audit"
-TEST_MINIMUM = Argon2Minimum.of(TEST_ARGON2)
+if TYPE_CHECKING:  # loading the plugin imports nothing of taskhub (nor the providers)
+    from sqlalchemy import URL, Engine
+
+    from checker.access import RuntimeAccess
+    from checker.audit import AuditOptions
+    from checker.janitor import DatabaseJanitor
+    from checker.provision import Server
+    from taskhub.db import Database
+
+NO_AUDIT = "checker_no_audit"
+MIN_ARGON2_ENV = "CHECKER_MIN_ARGON2"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Add the provider options."""
     group = parser.getgroup("checker", "ephemeral PostgreSQL for tests")
-    group.addoption("--checker-db", choices=KINDS, default=None,
-                    help="where the test server comes from (default: CHECKER_DB or auto)")
+    group.addoption("--checker-db", default=None, metavar="KIND",
+                    help="where the test server comes from: a `checker --db` kind, auto, "
+                         "container, embedded or dsn (default: CHECKER_DB or auto)")
     group.addoption("--checker-dsn", default=None,
                     help="an existing server to create test databases on (or CHECKER_DSN)")
     group.addoption("--checker-no-audit", action="store_true", default=False,
                     help="do not audit each test's database after the test")
     group.addoption("--checker-min-argon2", default=None, metavar="m=KIB,t=N,p=N",
                     help="weakest Argon2id cost the audit accepts (default: "
-                         f"{MIN_ARGON2_ENV} or the test profile {TEST_MINIMUM})")
+                         f"{MIN_ARGON2_ENV} or taskhub's test profile, m=1024,t=1,p=1)")
+    # The same settings in the project's ini / pyproject.toml ([tool.pytest.ini_options]);
+    # a flag wins, then the environment, then these.
+    parser.addini("checker_db", "where the test server comes from (as --checker-db)",
+                  default="")
+    parser.addini("checker_dsn", "an existing server for the test databases (as "
+                                 "--checker-dsn)", default="")
+    parser.addini("checker_min_argon2", "weakest Argon2id cost the audit accepts (as "
+                                        "--checker-min-argon2)", default="")
+    parser.addini("checker_audit", "audit each test's database after the test (false: as "
+                                   "--checker-no-audit)", type="bool", default=True)
+    parser.addini("checker_xdist_shared_server",
+                  "under pytest-xdist, start one server (and migrate one template) in the "
+                  "controller for every worker when the first worker comes up, instead of "
+                  "one per worker when a test first asks for a database", type="bool",
+                  default=False)
+
+
+def setting(config: pytest.Config, name: str, env: str | None = None) -> str | None:
+    """A setting by precedence: the flag `--checker-NAME`, the environment variable `env`,
+    the ini value `checker_NAME`; None when none is given."""
+    flag = config.getoption(f"--checker-{name.replace('_', '-')}")
+    ini = str(config.getini(f"checker_{name}") or "").strip()
+    return flag or (os.environ.get(env) if env else None) or ini or None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the opt-out marker; under pytest-xdist, the controller shares one server."""
+    """Register the opt-out marker; under pytest-xdist with `checker_xdist_shared_server`,
+    the controller shares one server."""
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput") \
-            and config.getoption("numprocesses", None):
+            and config.getoption("numprocesses", None) \
+            and config.getini("checker_xdist_shared_server"):
         config.pluginmanager.register(SharedServer(config), "checker-shared-server")
     config.addinivalue_line(
         "markers", f"{NO_AUDIT}: do not audit this test's database afterwards (for tests "
@@ -78,6 +109,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     outcome = yield
     url = _audited_url(item)
     if url is not None:
+        from checker.audit import run_audit
+
         result = run_audit(url, options=_audit_options(item.config))
         if not result.ok:
             pytest.fail(f"the consistency audit of this test's database failed (mark the test "
@@ -87,15 +120,23 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 def _audited_url(item: pytest.Item) -> URL | None:
-    if item.config.getoption("--checker-no-audit") or item.get_closest_marker(NO_AUDIT):
+    if item.config.getoption("--checker-no-audit") or not item.config.getini("checker_audit") \
+            or item.get_closest_marker(NO_AUDIT):
         return None
     url = getattr(item, "funcargs", {}).get("db_url")
+    if url is None:
+        return None
+    from sqlalchemy import URL
+
     return url if isinstance(url, URL) else None
 
 
 def _audit_options(config: pytest.Config) -> AuditOptions:
-    spec = config.getoption("--checker-min-argon2") or os.environ.get(MIN_ARGON2_ENV)
-    minimum = Argon2Minimum.parse(spec) if spec else TEST_MINIMUM
+    from checker.audit import Argon2Minimum, AuditOptions
+    from taskhub.settings import TEST_ARGON2
+
+    spec = setting(config, "min_argon2", MIN_ARGON2_ENV)
+    minimum = Argon2Minimum.parse(spec) if spec else Argon2Minimum.of(TEST_ARGON2)
     return AuditOptions(min_argon2=minimum)
 
 
@@ -121,9 +162,12 @@ class SharedServer:
         node.workerinput.update(self.shared)
 
     def _start(self) -> dict[str, str]:
+        from checker import migrate
+        from checker.janitor import DatabaseJanitor
+        from checker.provision import select_provider
+
         try:
-            provider = select_provider(self.config.getoption("--checker-db"),
-                                       self.config.getoption("--checker-dsn"))
+            provider = select_provider(*_server_settings(self.config))
             server = self.stack.enter_context(provider)
             janitor = DatabaseJanitor(server.url)
             self.stack.callback(janitor.close)
@@ -143,6 +187,15 @@ class SharedServer:
         self.stack.close()
 
 
+def _server_settings(config: pytest.Config) -> tuple[str | None, str | None]:
+    """(kind, dsn) for `select_provider`: flags, then CHECKER_DB / CHECKER_DSN, then the ini.
+    An explicit DSN with no kind means that server, as on the command line."""
+    kind, dsn = setting(config, "db", "CHECKER_DB"), setting(config, "dsn", "CHECKER_DSN")
+    if config.getoption("--checker-dsn") and not config.getoption("--checker-db"):
+        kind = None
+    return kind, dsn
+
+
 def _shared(config: pytest.Config) -> dict[str, str] | None:
     """What the controller shared with this xdist worker (None: not a worker, or nothing)."""
     given = getattr(config, "workerinput", None)
@@ -153,12 +206,15 @@ def _shared(config: pytest.Config) -> dict[str, str] | None:
 def pg_server(request: pytest.FixtureRequest) -> Iterator[Server]:
     """The session's PostgreSQL server, stopped and removed at the end of the session (under
     pytest-xdist: the controller's, shared by every worker)."""
+    from sqlalchemy import make_url
+
+    from checker.provision import Server, select_provider
+
     if (shared := _shared(request.config)) is not None:
         yield Server(url=make_url(shared[SHARED_URL]), provider=shared[SHARED_PROVIDER])
         return
     try:
-        provider = select_provider(request.config.getoption("--checker-db"),
-                                   request.config.getoption("--checker-dsn"))
+        provider = select_provider(*_server_settings(request.config))
         with provider as server:
             yield server
     except CheckerError as exc:
@@ -168,6 +224,8 @@ def pg_server(request: pytest.FixtureRequest) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def pg_janitor(pg_server: Server) -> Iterator[DatabaseJanitor]:
     """Creates and drops the session's databases; sweeps what dead runs left behind."""
+    from checker.janitor import DatabaseJanitor
+
     janitor = DatabaseJanitor(pg_server.url)
     janitor.sweep_stale()
     yield janitor
@@ -178,10 +236,12 @@ def pg_janitor(pg_server: Server) -> Iterator[DatabaseJanitor]:
 def pg_template(request: pytest.FixtureRequest, pg_janitor: DatabaseJanitor) -> Iterator[str]:
     """A database migrated to head once per session; every test database is a clone of it
     (under pytest-xdist: the controller's, shared by every worker)."""
+    from checker import migrate
+
     if (shared := _shared(request.config)) is not None:
         yield shared[SHARED_TEMPLATE]
         return
-    url = pg_janitor.create(DatabaseJanitor.new_name("template"))
+    url = pg_janitor.create(pg_janitor.new_name("template"))
     assert url.database is not None
     try:
         migrate.upgrade(url)
@@ -200,6 +260,8 @@ def db_url(pg_janitor: DatabaseJanitor, pg_template: str) -> Iterator[URL]:
 @pytest.fixture
 def db_engine(db_url: URL) -> Iterator[Engine]:
     """A SQLAlchemy engine (psycopg 3) on this test's database."""
+    from taskhub.db import make_engine
+
     engine = make_engine(db_url)
     yield engine
     engine.dispose()

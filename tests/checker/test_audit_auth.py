@@ -17,7 +17,7 @@ from tests.checker.audit_support import (
     seed,
 )
 
-pytestmark = pytest.mark.no_audit  # every test here damages its database on purpose
+pytestmark = pytest.mark.checker_no_audit  # every test here damages its database on purpose
 
 U1 = str(user_id(1))
 BCRYPT = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"

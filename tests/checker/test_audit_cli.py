@@ -78,7 +78,7 @@ def test_json_shape(db_url: URL, tmp_path: Path, run: Invoke) -> None:
         assert check["status"] == "pass" and check["violations"] == 0 and check["samples"] == []
 
 
-@pytest.mark.no_audit
+@pytest.mark.checker_no_audit
 def test_corrupted_database_exits_1(db_url: URL, tmp_path: Path, run: Invoke) -> None:
     seed(db_url)
     with owner(db_url) as conn:
@@ -101,7 +101,7 @@ def test_corrupted_database_exits_1(db_url: URL, tmp_path: Path, run: Invoke) ->
     assert failure is not None and str(task_id(3)) in (failure.text or "")
 
 
-@pytest.mark.no_audit
+@pytest.mark.checker_no_audit
 def test_for_real_in_a_subprocess(db_url: URL) -> None:
     seed(db_url)
     with owner(db_url) as conn:
@@ -179,7 +179,7 @@ def test_an_empty_database_is_one_line_and_exit_1(empty_database: URL, run: Invo
         f"audit checks revision {migrate.head()})"]
 
 
-@pytest.mark.no_audit
+@pytest.mark.checker_no_audit
 def test_a_database_at_another_revision_is_refused(db_url: URL, run: Invoke) -> None:
     with owner(db_url) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '0008'")
@@ -189,7 +189,7 @@ def test_a_database_at_another_revision_is_refused(db_url: URL, run: Invoke) -> 
     assert "at revision 0008" in line and f"checks revision {migrate.head()}" in line
 
 
-@pytest.mark.no_audit
+@pytest.mark.checker_no_audit
 @pytest.mark.parametrize("role", ["taskhub_app", "taskhub_worker"])
 def test_an_audit_that_cannot_see_every_row_is_refused(db_url: URL, run: Invoke,
                                                         role: str) -> None:

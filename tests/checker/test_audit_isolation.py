@@ -21,7 +21,7 @@ from tests.checker.audit_support import (
     seed,
 )
 
-pytestmark = pytest.mark.no_audit  # every test here damages its database on purpose
+pytestmark = pytest.mark.checker_no_audit  # every test here damages its database on purpose
 
 A, B = str(user_id(1)), str(user_id(2))
 A_TASK, B_TASK = str(task_id(1)), str(task_id(2))  # task i belongs to user ((i - 1) % 6) + 1

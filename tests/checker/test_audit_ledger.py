@@ -22,7 +22,7 @@ from tests.checker.audit_support import (
     transition,
 )
 
-pytestmark = pytest.mark.no_audit  # every test here damages its database on purpose
+pytestmark = pytest.mark.checker_no_audit  # every test here damages its database on purpose
 
 PENDING, PROCESSING, COMPLETED = 10, 1, 3
 LEDGER = ("ledger.acknowledged_creates_persist", "ledger.acknowledged_transitions_persist",

@@ -22,7 +22,7 @@ from checker.history import (
 )
 from tests.checker.audit_support import assert_fails_only, audit, full_history, owner, seed
 
-pytestmark = pytest.mark.no_audit  # every test here damages its database on purpose
+pytestmark = pytest.mark.checker_no_audit  # every test here damages its database on purpose
 
 REGISTRATIONS = "ledger.acknowledged_registrations_persist"
 SESSIONS = "ledger.acknowledged_sessions_persist"

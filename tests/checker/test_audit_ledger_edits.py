@@ -14,7 +14,7 @@ from checker.audit.synthetic import task_id, task_owner
 from checker.history import HistoryRecord, digest
 from tests.checker.audit_support import SMALL, assert_fails_only, audit, full_history, owner, seed
 
-pytestmark = pytest.mark.no_audit  # every test here damages its database on purpose
+pytestmark = pytest.mark.checker_no_audit  # every test here damages its database on purpose
 
 CHECK = "ledger.acknowledged_edits_persist"
 TASK = 4  # a completed task of SMALL: created at the history's start, then moved twice

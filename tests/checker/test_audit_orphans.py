@@ -11,7 +11,7 @@ from sqlalchemy import URL
 from checker.audit.synthetic import fake_argon2id, task_id, user_id
 from tests.checker.audit_support import assert_fails_only, audit, owner, sampled, seed
 
-pytestmark = pytest.mark.no_audit  # every test here damages its database on purpose
+pytestmark = pytest.mark.checker_no_audit  # every test here damages its database on purpose
 
 GHOST = uuid.UUID("00000000-0000-4000-8000-00000000dead")
 

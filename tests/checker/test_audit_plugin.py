@@ -1,4 +1,4 @@
-"""The pytest plugin audits every test's database after the test, unless marked no_audit."""
+"""The pytest plugin audits every test's database after the test, unless marked checker_no_audit."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_clean(db_engine):
 def test_corrupts_unmarked(db_engine):
     corrupt(db_engine)
 
-@pytest.mark.no_audit
+@pytest.mark.checker_no_audit
 def test_corrupts_marked(db_engine):
     corrupt(db_engine)
 

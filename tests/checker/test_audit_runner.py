@@ -49,7 +49,7 @@ def test_the_owasp_minimum_is_the_default(db_url: URL) -> None:
     assert result.get("auth.argon2id_hashes").details["minimum"] == str(OWASP_MINIMUM)
 
 
-@pytest.mark.no_audit
+@pytest.mark.checker_no_audit
 def test_a_check_that_errors_does_not_stop_the_others(db_url: URL) -> None:
     seed(db_url)
     with owner(db_url) as conn:

@@ -10,7 +10,7 @@ from sqlalchemy import URL
 
 from tests.checker.audit_support import assert_fails_only, audit, owner, sampled, seed
 
-pytestmark = pytest.mark.no_audit  # every test here damages its database on purpose
+pytestmark = pytest.mark.checker_no_audit  # every test here damages its database on purpose
 
 # (constraint, table, columns, referenced table and columns)
 FOREIGN_KEYS = [

@@ -8,7 +8,7 @@ from sqlalchemy import URL
 from checker.audit.synthetic import final_status, task_id
 from tests.checker.audit_support import assert_fails_only, audit, owner, sampled, seed
 
-pytestmark = pytest.mark.no_audit  # every test here damages its database on purpose
+pytestmark = pytest.mark.checker_no_audit  # every test here damages its database on purpose
 
 PENDING, PROCESSING, COMPLETED, FAILED = 10, 1, 3, 8  # task numbers by final status
 # Since revision 0008 the schema refuses a single illegal step; the audit must still find one

@@ -21,7 +21,7 @@ class TestPerTestDatabasesAreIsolated:
 
     urls: list[str] = []  # noqa: RUF012 - shared on purpose between the two tests
 
-    @pytest.mark.no_audit  # a placeholder password hash, not an Argon2id one
+    @pytest.mark.checker_no_audit  # a placeholder password hash, not an Argon2id one
     def test_first_writes(self, db_engine: Engine, db_url: URL) -> None:
         self.urls.append(str(db_url))
         with db_engine.begin() as conn:

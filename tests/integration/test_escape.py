@@ -294,7 +294,7 @@ def test_escape_attempt(db: Database, db_engine: Engine, world: World, attempt: 
     assert {t.user_id for t in tasks.list_tasks(db, world.b.principal)} == {world.b.user.id}
 
 
-@pytest.mark.no_audit  # without a key the audit cannot impersonate tenants either
+@pytest.mark.checker_no_audit  # without a key the audit cannot impersonate tenants either
 def test_without_a_key_no_tenant_can_be_entered_or_forged(
         db: Database, db_engine: Engine, world: World) -> None:
     """Fail closed: a database whose key row is gone admits no tenant, forged or proven."""

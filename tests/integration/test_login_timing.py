@@ -104,7 +104,7 @@ def test_only_a_cheaper_hash_waits_and_for_the_rest_of_a_current_verification(
     assert len(clock.slept) == 1
 
 
-@pytest.mark.no_audit  # a bcrypt-looking hash, which the audit rightly refuses
+@pytest.mark.checker_no_audit  # a bcrypt-looking hash, which the audit rightly refuses
 def test_a_hash_that_is_not_argon2id_also_waits(db: Database, db_engine: Any,
                                                 timed: Settings, clock: _Clock) -> None:
     from sqlalchemy import text

@@ -175,7 +175,7 @@ def test_session_read_back_from_postgresql(db: Database, db_engine: Engine, sett
     assert reason(db, settings, account.token) == "unknown session"
 
 
-@pytest.mark.no_audit  # un-revokes sessions behind the services' back on purpose
+@pytest.mark.checker_no_audit  # un-revokes sessions behind the services' back on purpose
 def test_tokens_issued_before_a_password_change(db: Database, db_engine: Engine, settings: Settings,
                                                  account: Account) -> None:
     second = auth.login(db, settings, account.user.email, account.password)

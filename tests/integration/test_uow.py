@@ -62,7 +62,7 @@ def test_role_and_tenant_do_not_outlive_the_transaction(db: Database) -> None:
     assert (row.tenant, tenant) == (None, None)
 
 
-@pytest.mark.no_audit  # a placeholder password hash, not an Argon2id one
+@pytest.mark.checker_no_audit  # a placeholder password hash, not an Argon2id one
 def test_rolls_back_unless_committed(db: Database, db_engine: Engine) -> None:
     insert = "INSERT INTO users (id, email, password_hash) VALUES (:id, :e, 'x')"
     dropped, raised, kept = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()

@@ -1,6 +1,11 @@
-"""Stepping through the history leaves the schema identical to a direct upgrade, and a
-downgrade to base leaves nothing of ours behind."""
+"""The schema history: one head; stepping through it leaves the schema identical to a direct
+upgrade; every revision goes down and up again to the same schema; a downgrade to base leaves
+nothing of ours behind; the migrated DDL is the models' (names included) and Alembic's
+autogenerate finds nothing to add."""
 
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import URL, inspect, text
 
 from checker import migrate
@@ -81,3 +86,33 @@ def test_offline_sql_is_reviewable_without_a_server() -> None:
     assert sql.rstrip().endswith("COMMIT;")
     assert "UPDATE alembic_version SET version_num='0008'" in sql
     assert "revision 0010 computes the skeletons" in sql  # refuses to run on existing users
+
+
+def test_the_history_has_one_head() -> None:
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    assert len(script.get_heads()) == 1
+    assert [revision for revision, _down, _msg in migrate.history()][-1] == migrate.head()
+
+
+def test_each_revision_goes_down_and_up_again_to_the_same_schema(empty_db_url: URL) -> None:
+    """At every revision: one step down, then up again, leaves the schema as it was (every
+    downgrade undoes exactly its upgrade)."""
+    for revision in [revision for revision, _down, _msg in migrate.history()]:
+        migrate.upgrade(empty_db_url, revision)
+        before = _snapshot(empty_db_url)
+        migrate.downgrade(empty_db_url, "-1")
+        migrate.upgrade(empty_db_url, revision)
+        assert _snapshot(empty_db_url) == before, revision
+
+
+def test_autogenerate_finds_nothing_to_add(db_url: URL) -> None:
+    """Alembic's autogenerate, comparing the models with the migrated database, proposes no
+    change: a model edited without its migration fails here."""
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                             "compare_server_default": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
