@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import URL
 
-from checker.audit import AuditOptions, AuditResult, run_audit
+from checker.audit import Argon2Minimum, AuditOptions, AuditResult, run_audit
 from checker.audit.synthetic import (
     Population,
     matching_history,
@@ -19,11 +19,13 @@ from checker.audit.synthetic import (
     transition_record,
 )
 from checker.history import HistoryRecord
-from checker.pytest_plugin import TEST_MINIMUM
 from taskhub.db import libpq_url
+from taskhub.settings import TEST_ARGON2
 
 SMALL = Population(users=6, tasks=60)
 """Task i ends in STATUS_CYCLE[i % 10]: 10 pending, 1 processing, 3 completed, 8 failed."""
+TEST_MINIMUM = Argon2Minimum.of(TEST_ARGON2)
+"""The weakest hashes the tests make (what the plugin's per-test audit accepts)."""
 TEST_OPTIONS = AuditOptions(min_argon2=TEST_MINIMUM)
 
 
