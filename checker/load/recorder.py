@@ -22,12 +22,8 @@ from locust.env import Environment
 
 from checker.history import HistoryRecord, Outcome
 from checker.load.harness import Harness
+from checker.load.refusals import EXPECTED
 from taskhub.errors import (
-    AuthError,
-    Conflict,
-    IllegalTransition,
-    InvalidInput,
-    NotFound,
     StorageError,
     TaskhubError,
 )
@@ -37,9 +33,6 @@ RETRYABLE = frozenset({"40001", "40P01"})
 MAX_RETRIES = 5
 LOST_BACKOFF_S = 0.05
 """Pause after a lost connection (50-100 ms), so a restarting server is not hammered."""
-EXPECTED: tuple[type[TaskhubError], ...] = (NotFound, Conflict, IllegalTransition, AuthError,
-                                            InvalidInput)
-"""Refusals a concurrent workload produces on purpose: history `fail`, Locust success."""
 
 
 class ProbeLeak(Exception):

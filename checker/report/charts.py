@@ -54,16 +54,20 @@ def latency_chart(rows: Sequence[tuple[str, float, float, float]], width: int = 
     return "".join(parts)
 
 
-def throughput_chart(series: Mapping[str, Sequence[int]], width: int = 880,
-                     height: int = 300) -> str:
-    """Operations per second over the run: one line per operation and the total."""
-    if not series:
+def throughput_chart(series: Mapping[str, Sequence[float]], counts: Mapping[str, int],
+                     width: int = 880, height: int = 300) -> str:
+    """Operations per second over the run: the total and one line per series (a group of
+    operations), every line in the legend with its operations (`counts`)."""
+    if not series or not any(series.values()):
         return "<p>No operations.</p>"
     seconds = max(len(values) for values in series.values())
     total = [sum(values[i] for values in series.values() if i < len(values))
              for i in range(seconds)]
-    lines = {"total": total, **dict(sorted(series.items(), key=lambda kv: -sum(kv[1])))}
-    left, right, top, bottom = 50, 170, 10, 30
+    ordered = sorted(series.items(), key=lambda kv: -counts.get(kv[0], 0))
+    lines = {"total": total, **dict(ordered)}
+    legend_counts = {"total": sum(counts.values()), **counts}
+    left, right, top, bottom = 50, 190, 10, 30
+    height = max(height, top + 16 * len(lines) + bottom)
     peak = max(max(total), 1)
     step = 10 ** math.floor(math.log10(peak)) if peak >= 10 else 1
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -74,7 +78,7 @@ def throughput_chart(series: Mapping[str, Sequence[int]], width: int = 880,
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'role="img" aria-label="operations per second over time" class="chart">']
-    for tick in range(0, int(peak) + 1, int(step)):
+    for tick in range(0, int(peak) + 1, max(1, int(step))):
         y = top + plot_h - tick / peak * plot_h
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
                      f'stroke="#eee"/>')
@@ -82,7 +86,7 @@ def throughput_chart(series: Mapping[str, Sequence[int]], width: int = 880,
     for sec in range(0, seconds, max(1, seconds // 10)):
         parts.append(_text(left + (sec + 0.5) / seconds * plot_w, height - 10, f"{sec}s",
                            "middle"))
-    for n, (name, values) in enumerate(list(lines.items())[:11]):
+    for n, (name, values) in enumerate(lines.items()):
         colour = "#000" if name == "total" else PALETTE[(n - 1) % len(PALETTE)]
         points = " ".join(point(i, v) for i, v in enumerate(values))
         width_attr = 2.5 if name == "total" else 1.2
@@ -90,7 +94,8 @@ def throughput_chart(series: Mapping[str, Sequence[int]], width: int = 880,
                      f'points="{points}"><title>{escape(name)}</title></polyline>')
         parts.append(f'<rect x="{left + plot_w + 10}" y="{top + n * 16}" width="10" '
                      f'height="10" fill="{colour}"/>')
-        parts.append(_text(left + plot_w + 24, top + n * 16 + 9, f"{name} ({sum(values)})"))
+        parts.append(_text(left + plot_w + 24, top + n * 16 + 9,
+                           f"{name} ({legend_counts.get(name, 0):,})"))
     parts.append(_text(left, top + 10, "ops/s", "start", 'fill="#666"'))
     parts.append("</svg>")
     return "".join(parts)

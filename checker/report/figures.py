@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from checker.history import RUN_START, HistoryRecord
+from checker.load.refusals import expected_refusal
 from checker.seed import SEED_PROCESS
 
 
@@ -19,6 +20,9 @@ class OpFigures:
     op: str
     count: int
     outcomes: dict[str, int]
+    """History outcomes: `ok`, `fail`, `unknown`."""
+    refused: int
+    """Of the `fail`s, the refusals the scenario provokes on purpose (`expected_refusal`)."""
     p50_ms: float
     p95_ms: float
     p99_ms: float
@@ -33,6 +37,10 @@ class Figures:
     start: float
     seconds: int
     timeline: dict[str, list[int]] = field(default_factory=dict)
+    """Completions per operation in each second since `start` (the last second may be
+    partial: see `rates`)."""
+    span: float = 0.0
+    """Seconds from the first start to the last end."""
 
     @property
     def count(self) -> int:
@@ -42,6 +50,20 @@ class Figures:
     def counts(self) -> dict[str, int]:
         """Operation -> count."""
         return {op.op: op.count for op in self.ops}
+
+    def rates(self, group: Callable[[str], str] = lambda op: op) -> dict[str, list[float]]:
+        """Operations per second in each second, summed by `group(op)`. The last second is
+        usually partial: its count is divided by the part of it the run lasted, and it is
+        left out when that part is under half a second (a handful of operations there would
+        read as a collapse or a spike), unless it is the only one."""
+        last = max(self.span - (self.seconds - 1), 1e-3)
+        keep = self.seconds if last >= 0.5 or self.seconds == 1 else self.seconds - 1
+        out: dict[str, list[float]] = {}
+        for op, counts in self.timeline.items():
+            line = out.setdefault(group(op), [0.0] * keep)
+            for i in range(keep):
+                line[i] += counts[i] / (last if i == self.seconds - 1 and last < 1 else 1)
+        return out
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -63,17 +85,21 @@ def figures(records: Iterable[HistoryRecord]) -> Figures:
     if not load:
         return Figures((), 0.0, 0)
     start = min(r.start for r in load)
-    seconds = int(max(r.end for r in load) - start) + 1
+    span = max(r.end for r in load) - start
+    seconds = int(span) + 1
     latencies: dict[str, list[float]] = defaultdict(list)
     outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+    refused: Counter[str] = Counter()
     timeline: dict[str, list[int]] = defaultdict(lambda: [0] * seconds)
     for r in load:
         latencies[r.op].append((r.end - r.start) * 1000)
         outcomes[r.op][r.outcome] += 1
+        refused[r.op] += expected_refusal(r)
         timeline[r.op][min(int(r.end - start), seconds - 1)] += 1
     ops = []
     for op in sorted(latencies):
         values = sorted(latencies[op])
-        ops.append(OpFigures(op, len(values), dict(outcomes[op]), percentile(values, 0.5),
-                             percentile(values, 0.95), percentile(values, 0.99), values[-1]))
-    return Figures(tuple(ops), start, seconds, dict(timeline))
+        ops.append(OpFigures(op, len(values), dict(outcomes[op]), refused[op],
+                             percentile(values, 0.5), percentile(values, 0.95),
+                             percentile(values, 0.99), values[-1]))
+    return Figures(tuple(ops), start, seconds, dict(timeline), span)

@@ -19,6 +19,7 @@ table{border-collapse:collapse;margin:.6em 0 1.4em;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
 td.n{text-align:right;font-variant-numeric:tabular-nums} th{background:#f4f4f4}
 pre{margin:0;white-space:pre-wrap;font-size:11px;max-width:520px}
+.note{font-size:12px;color:#555;max-width:880px} svg.chart{max-width:100%;height:auto}
 """
 
 
@@ -31,9 +32,39 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None =
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+SECONDS = frozenset({"duration", "stop_timeout", "duration_s"})
+"""Settings given in seconds: shown with their unit."""
+
+
 def _kv(data: dict[str, Any]) -> str:
     return _table(["parameter", "value"],
-                  [[escape(str(k)), escape(str(v))] for k, v in data.items()])
+                  [[escape(str(k).replace("_", " ")),
+                    escape(human(v) + (" s" if k in SECONDS and v is not None else ""))]
+                   for k, v in data.items()])
+
+
+def human(value: Any) -> str:
+    """A setting or figure as people read it: no Python reprs (`None`, `[]`, `{...}`)."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return str(value)  # a seed or a port is copied, not read as an amount
+    if isinstance(value, list | tuple):
+        return ", ".join(human(item) for item in value) if value else "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{str(k).replace('_', ' ')} {human(v)}" for k, v in value.items()) \
+            if value else "none"
+    return str(value) if str(value) else "—"
+
+
+def family(op: str) -> str:
+    """The group an operation is charted in: its name before the first dot (`task`,
+    `probe`, `login`, ...)."""
+    return op.partition(".")[0]
 
 
 def render(summary: RunSummary, figures: Figures) -> str:
@@ -43,13 +74,13 @@ def render(summary: RunSummary, figures: Figures) -> str:
     problems = "".join(f"<li>{escape(p)}</li>" for p in summary.problems)
     totals = summary.totals
     ops = _table(
-        ["operation", "requests", "failures", "ops/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
-         "outcomes (history)"],
-        [[escape(o["name"]), str(o["requests"]), str(o["failures"]), f"{o['ops_per_s']:.1f}",
-          f"{o['p50_ms']:.2f}", f"{o['p95_ms']:.2f}", f"{o['p99_ms']:.2f}",
-          f"{o['max_ms']:.2f}",
-          escape(", ".join(f"{k} {v}" for k, v in sorted(o["outcomes"].items())))]
-         for o in summary.operations], numeric={1, 2, 3, 4, 5, 6, 7})
+        ["operation", "requests", "failures", "expected refusals", "unknown", "ops/s",
+         "p50 ms", "p95 ms", "p99 ms", "max ms"],
+        [[escape(o["name"]), f"{o['requests']:,}", _failures(o["failures"]),
+          f"{o.get('expected_refusals', 0):,}", f"{o['outcomes'].get('unknown', 0):,}",
+          f"{o['ops_per_s']:.1f}", f"{o['p50_ms']:.2f}", f"{o['p95_ms']:.2f}",
+          f"{o['p99_ms']:.2f}", f"{o['max_ms']:.2f}"]
+         for o in summary.operations], numeric=set(range(1, 10)))
     audit = summary.audit
     checks = _table(
         ["check", "status", "violations", "what it proves", "samples / details"],
@@ -73,11 +104,18 @@ def render(summary: RunSummary, figures: Figures) -> str:
 users. Locust's own report: <a href="{files['locust_report']}">{files['locust_report']}</a>;
 history: <a href="{files['history']}">{files['history']}</a>.</p>
 <h2 id="throughput">Throughput over time</h2>
-{throughput_chart(figures.timeline)}
+{throughput_chart(figures.rates(family), _family_counts(figures))}
+<p class="note">Operations grouped by the name before the first dot; each one's own figures
+are in the table below. The last second is scaled to the part of it the run lasted.</p>
 <h2 id="latency">Latency percentiles per operation</h2>
 {latency_chart(lat_rows)}
 <h2 id="operations">Operations</h2>
 {ops}
+<p class="note"><b>Failures</b> are what Locust counted as failed: an unexpected error, an
+outcome the client cannot know (<b>unknown</b>: the write may have landed), a probe that saw
+another tenant's data. <b>Expected refusals</b> are refusals the scenario provokes on purpose
+and the system must give: a cross-tenant probe denied, a transition race lost, a task deleted
+meanwhile, a stale password. They are not failures.</p>
 {_faults(summary.faults)}
 <h2 id="audit">Audit: {_verdict(audit)}
 ({len(audit['checks'])} checks, {audit['duration_s']:.2f} s)</h2>
@@ -90,6 +128,17 @@ history: <a href="{files['history']}">{files['history']}</a>.</p>
 {_kv(summary.parameters)}
 </body></html>
 """
+
+
+def _failures(count: int) -> str:
+    return f'<span class="fail">{count:,}</span>' if count else "0"
+
+
+def _family_counts(figures: Figures) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for op in figures.ops:
+        counts[family(op.op)] = counts.get(family(op.op), 0) + op.count
+    return counts
 
 
 def _samples(check: dict[str, Any]) -> str:

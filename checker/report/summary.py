@@ -169,6 +169,7 @@ def build(config: RunConfig, parameters: dict[str, Any], load: LoadResult, figur
         "ops_per_s": round(theirs.get(name, 0) / elapsed, 2),
         "p50_ms": round(f.p50_ms, 3), "p95_ms": round(f.p95_ms, 3),
         "p99_ms": round(f.p99_ms, 3), "max_ms": round(f.max_ms, 3), "outcomes": f.outcomes,
+        "expected_refusals": f.refused,
     } for name, f in sorted(by_name.items())]
     return RunSummary(
         scenario=config.scenario,
