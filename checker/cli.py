@@ -405,8 +405,8 @@ def _setting(ctx: typer.Context, param: TyperOption,
              defaults: dict[str, object]) -> tuple[object, str]:
     """An option's value without a flag, and where it comes from."""
     envvars = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
-    if param.name in config_file.SERVER_KEYS:
-        envvars = [f"CHECKER_{param.name.upper()}"]
+    if param.name in config_file.SERVER_ENV:
+        envvars = [config_file.SERVER_ENV[param.name]]
     for name in envvars:
         if os.environ.get(name):
             return os.environ[name], f"env {name}"

@@ -32,9 +32,10 @@ from checker.errors import UsageError
 
 CONFIG_ENV = "CHECKER_CONFIG"
 """Names the configuration file explicitly."""
-SERVER_ENV = ("CHECKER_DB", "CHECKER_DSN")
-"""The environment that picks the server: it sets aside the file's `db` and `dsn`."""
-SERVER_KEYS = ("db", "dsn")
+SERVER_ENV = {"db": "CHECKER_DB", "dsn": "CHECKER_DSN"}
+"""The server's options and the environment variables the provider reads for them: when
+either is set, the environment picks the server and the file's `db` and `dsn` are set
+aside."""
 
 
 @dataclass(frozen=True)
@@ -58,24 +59,21 @@ def find(cwd: Path | None = None) -> Path | None:
     if named := os.environ.get(CONFIG_ENV):
         return Path(named)
     cwd = cwd or Path.cwd()
-    for name in ("checker.toml", "pyproject.toml"):
-        if (cwd / name).is_file():
-            if name == "pyproject.toml" and not _has_checker_table(cwd / name):
-                continue
-            return cwd / name
-    return None
-
-
-def _has_checker_table(path: Path) -> bool:
-    return "[tool.checker" in path.read_text(encoding="utf-8", errors="replace")
+    return next((cwd / name for name in ("checker.toml", "pyproject.toml")
+                 if (cwd / name).is_file()), None)
 
 
 def load(path: Path | None) -> ConfigFile:
-    """The settings of `path` (None: none); UsageError naming the file for a bad one."""
+    """The settings of `path` (None: none); UsageError naming the file for a bad one. A
+    `pyproject.toml` without a `[tool.checker` table is no configuration (and is not
+    parsed: another tool's file is not ours to judge)."""
     if path is None:
         return ConfigFile()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if path.name == "pyproject.toml" and "[tool.checker" not in text:
+            return ConfigFile()
+        data = tomllib.loads(text)
     except OSError as exc:
         raise UsageError(f"cannot read configuration {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -112,26 +110,25 @@ def default_map(config: ConfigFile, root: TyperGroup) -> dict[str, Any]:
     """
     commands_by_path = dict(_commands(root))
     options = {path: _options(command) for path, command in commands_by_path.items()}
-    commands = {path: set(found) for path, found in options.items()}
     tables = {"": config.shared, **config.commands}
     for table, settings in tables.items():
-        under = [names for path, names in commands.items() if _within(path, table)]
+        under = [names for path, names in options.items() if _within(path, table)]
         if not under:
             raise UsageError(f"configuration {config.path}: [{table}] is not a checker "
-                             f"command (one of {', '.join(sorted(commands))})")
+                             f"command (one of {', '.join(sorted(options))})")
         for key in sorted(set(settings) - set().union(*under)):
             where = f"`checker {table}` has no" if table else "no checker command has an"
             raise UsageError(f"configuration {config.path}: {where} option {_flag(key)}")
-    server_from_env = any(os.environ.get(name) for name in SERVER_ENV)
+    server_from_env = any(os.environ.get(name) for name in SERVER_ENV.values())
     out: dict[str, Any] = {}
-    for path, names in commands.items():
+    for path, names in options.items():
         values: dict[str, Any] = {}
         for table in sorted((t for t in tables if _within(path, t)), key=len):
             values |= {k: v for k, v in tables[table].items() if k in names}
         if server_from_env:
-            values = {k: v for k, v in values.items() if k not in SERVER_KEYS}
+            values = {k: v for k, v in values.items() if k not in SERVER_ENV}
         for key, value in values.items():
-            _check_value(config, commands_by_path[path], options[path][key], value)
+            _check_value(config, commands_by_path[path], names[key], value)
         if values:
             _nest(out, path.split(), values)
     return out

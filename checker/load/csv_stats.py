@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable
 
 import gevent
 from locust.env import Environment
@@ -40,11 +39,9 @@ class CsvStats:
         if self._greenlet is not None:
             self._greenlet.kill()
         self._writer.close_files()
-        finals: dict[str, Callable[[object], None]] = {
-            "_stats.csv": self._writer.requests_csv,  # type: ignore[dict-item]
-            "_failures.csv": self._writer.failures_csv,  # type: ignore[dict-item]
-            "_exceptions.csv": self._writer.exceptions_csv,  # type: ignore[dict-item]
-        }
-        for suffix, write in finals.items():
+        finals = (("_stats.csv", self._writer.requests_csv),
+                  ("_failures.csv", self._writer.failures_csv),
+                  ("_exceptions.csv", self._writer.exceptions_csv))
+        for suffix, write in finals:
             with open(self.prefix + suffix, "w", newline="", encoding="utf-8") as out:
                 write(csv.writer(out))

@@ -32,8 +32,9 @@ def _kinds(root: type[TaskhubError]) -> list[type[TaskhubError]]:
     return found
 
 
-_REFUSALS = frozenset(kind.__name__ for kind in _kinds(TaskhubError))
-_EXPECTED = frozenset(kind.__name__ for kind in _kinds(TaskhubError) if issubclass(kind, EXPECTED))
+_KINDS = _kinds(TaskhubError)
+_REFUSALS = frozenset(kind.__name__ for kind in _KINDS)
+_EXPECTED = frozenset(kind.__name__ for kind in _KINDS if issubclass(kind, EXPECTED))
 
 
 def expected_refusal(record: HistoryRecord) -> bool:

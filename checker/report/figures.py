@@ -47,9 +47,12 @@ class Figures:
         """Load operations in all."""
         return sum(op.count for op in self.ops)
 
-    def counts(self) -> dict[str, int]:
-        """Operation -> count."""
-        return {op.op: op.count for op in self.ops}
+    def counts(self, group: Callable[[str], str] = lambda op: op) -> dict[str, int]:
+        """Operation (or `group(op)`) -> count."""
+        out: dict[str, int] = {}
+        for op in self.ops:
+            out[group(op.op)] = out.get(group(op.op), 0) + op.count
+        return out
 
     def rates(self, group: Callable[[str], str] = lambda op: op) -> dict[str, list[float]]:
         """Operations per second in each second, summed by `group(op)`. The last second is
@@ -62,7 +65,7 @@ class Figures:
         for op, counts in self.timeline.items():
             line = out.setdefault(group(op), [0.0] * keep)
             for i in range(keep):
-                line[i] += counts[i] / (last if i == self.seconds - 1 and last < 1 else 1)
+                line[i] += counts[i] / (last if i == self.seconds - 1 else 1)
         return out
 
 

@@ -104,7 +104,7 @@ def render(summary: RunSummary, figures: Figures) -> str:
 users. Locust's own report: <a href="{files['locust_report']}">{files['locust_report']}</a>;
 history: <a href="{files['history']}">{files['history']}</a>.</p>
 <h2 id="throughput">Throughput over time</h2>
-{throughput_chart(figures.rates(family), _family_counts(figures))}
+{throughput_chart(figures.rates(family), figures.counts(family))}
 <p class="note">Operations grouped by the name before the first dot; each one's own figures
 are in the table below. The last second is scaled to the part of it the run lasted.</p>
 <h2 id="latency">Latency percentiles per operation</h2>
@@ -132,13 +132,6 @@ meanwhile, a stale password. They are not failures.</p>
 
 def _failures(count: int) -> str:
     return f'<span class="fail">{count:,}</span>' if count else "0"
-
-
-def _family_counts(figures: Figures) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for op in figures.ops:
-        counts[family(op.op)] = counts.get(family(op.op), 0) + op.count
-    return counts
 
 
 def _samples(check: dict[str, Any]) -> str:
