@@ -12,9 +12,13 @@ References, measured in the same run on the same server, best of the repetitions
   back to COPY TO STDOUT drained by the client when the role may not write server files).
 
 The history side gets its own figure: the ledger checks (`--only ledger`) against a history
-that explains the population exactly (a create per task, its transitions, a login per live
-session, a login and a logout per revoked one), against its reference, reading and
-validating that history file (`read_history`), which the ledger cannot do without.
+file that explains the population exactly (a create per task, its transitions, a login per
+live session, a login and a logout per revoked one), audited from the file as `checker audit
+--history FILE` does (streamed into temporary tables, then checked in SQL), against its
+reference, reading and validating that file (`read_history`), which the ledger cannot do
+without. And the checker's own memory for it: the peak of what Python allocated during that
+audit (tracemalloc, in a separate run: tracing slows Python down), which must not grow with
+the history.
 
     python benchmarks/audit_bench.py [--tasks 100000 1000000] [--db embedded] [--repeat 2]
 """
@@ -22,8 +26,10 @@ validating that history file (`read_history`), which the ledger cannot do withou
 from __future__ import annotations
 
 import argparse
+import gc
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,15 +37,16 @@ from pathlib import Path
 import psycopg
 
 from checker import migrate
-from checker.audit import AuditOptions, AuditResult, run_audit
+from checker.audit import Argon2Minimum, AuditOptions, AuditResult, run_audit
 from checker.audit.synthetic import Population, matching_history, populate
 from checker.history import SEED_PASSWORD, HistoryRecord, read_history, write_history
 from checker.janitor import DatabaseJanitor
 from checker.provision import select_provider
-from checker.pytest_plugin import TEST_MINIMUM
 from taskhub.db import libpq_url
+from taskhub.settings import TEST_ARGON2
 
 TABLES = ("tasks", "task_events")
+TEST_MINIMUM = Argon2Minimum.of(TEST_ARGON2)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class Figures:
     parse_s: float
     ledger_s: float
     ledger: AuditResult
+    ledger_peak_mb: float
 
 
 def sessions_history(dsn: str, at: float) -> list[HistoryRecord]:
@@ -127,17 +135,26 @@ def measure(janitor: DatabaseJanitor, tasks: int, repeat: int) -> Figures:
         start = time.time() - 7200
         records = [*matching_history(population, start=start),
                    *sessions_history(dsn, start + 1)]
+        count = len(records)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "history.jsonl"
             write_history(path, records)
+            del records
+            gc.collect()
             parse_s = best(repeat, lambda: read_history(path))
-        ledgers: list[AuditResult] = []
-        ledger_s = best(repeat, lambda: ledgers.append(
-            run_audit(url, records, only="ledger", options=options)))
-        ledger = min(ledgers, key=lambda r: r.duration)
-        assert ledger.ok, ledger.summary()
+            ledgers: list[AuditResult] = []
+            ledger_s = best(repeat, lambda: ledgers.append(
+                run_audit(url, path, only="ledger", options=options)))
+            ledger = min(ledgers, key=lambda r: r.duration)
+            assert ledger.ok, ledger.summary()
+            tracemalloc.start()
+            try:
+                run_audit(url, path, only="ledger", options=options)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
         return Figures(tasks, int(events[0]) if events else 0, seed_s, count_s, copy_s,
-                       audit_s, audit, len(records), parse_s, ledger_s, ledger)
+                       audit_s, audit, count, parse_s, ledger_s, ledger, peak / 1e6)
 
 
 def report(fig: Figures) -> None:
@@ -150,7 +167,8 @@ def report(fig: Figures) -> None:
     print("  slowest checks: " + ", ".join(f"{c.name} {c.duration:.3f} s" for c in slowest))
     print(f"  history of {fig.records:,} records: read {fig.parse_s:7.3f} s   ledger "
           f"{fig.ledger_s:7.3f} s ({len(fig.ledger.checks)} checks, all pass)   "
-          f"ledger / read {fig.ledger_s / fig.parse_s:6.2f}x")
+          f"ledger / read {fig.ledger_s / fig.parse_s:6.2f}x   "
+          f"checker memory for it (peak allocated) {fig.ledger_peak_mb:.1f} MB")
     slowest = sorted(fig.ledger.checks, key=lambda c: c.duration, reverse=True)[:3]
     print("  slowest ledger checks: " + ", ".join(f"{c.name} {c.duration:.3f} s"
                                                  for c in slowest))
@@ -177,7 +195,8 @@ def main() -> None:
         print(f"\ngrowth {first.tasks:,} -> {last.tasks:,} tasks ({size:.0f}x the data): "
               f"audit {last.audit_s / first.audit_s:.1f}x, copy {last.copy_s / first.copy_s:.1f}x,"
               f" count {last.count_s / first.count_s:.1f}x; ledger "
-              f"{last.ledger_s / first.ledger_s:.1f}x, read {last.parse_s / first.parse_s:.1f}x")
+              f"{last.ledger_s / first.ledger_s:.1f}x, read {last.parse_s / first.parse_s:.1f}x, "
+              f"checker memory for the ledger {last.ledger_peak_mb / first.ledger_peak_mb:.2f}x")
 
 
 if __name__ == "__main__":

@@ -293,7 +293,11 @@ MAX_LINE_BYTES = 1 << 20
 
 def parse_history(lines: Iterable[str], source: str = "<history>") -> list[HistoryRecord]:
     """Records from JSON lines (blank lines skipped); HistoryError naming `source:line`."""
-    records = []
+    return list(iter_records(lines, source))
+
+
+def iter_records(lines: Iterable[str], source: str = "<history>") -> Iterator[HistoryRecord]:
+    """`parse_history` one record at a time: memory stays flat in the number of records."""
     seeded = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -310,13 +314,12 @@ def parse_history(lines: Iterable[str], source: str = "<history>") -> list[Histo
                 if seeded > MAX_SEEDED:  # the audit expands them: bounded work for any input
                     raise ValueError(f"the {TASK_SEED} records claim more than {MAX_SEEDED} "
                                      "tasks in all")
-            records.append(record)
         except RecursionError:
             raise HistoryError(f"{source}:{number}: malformed history record: JSON nested "
                                "too deeply") from None
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             raise HistoryError(f"{source}:{number}: malformed history record: {exc}") from None
-    return records
+        yield record
 
 
 def _bounded_lines(stream: TextIO) -> Iterator[str]:
@@ -332,6 +335,12 @@ def _bounded_lines(stream: TextIO) -> Iterator[str]:
 def read_history(path: str | Path) -> list[HistoryRecord]:
     """Every record of a JSONL history file, validated; HistoryError on the first bad line,
     and for anything but a regular file (a FIFO or a device would block or never end)."""
+    return list(iter_history(path))
+
+
+def iter_history(path: str | Path) -> Iterator[HistoryRecord]:
+    """`read_history` one record at a time. The file is opened and checked now (a missing
+    file, a directory, a FIFO fail here); its lines are read and validated as iterated."""
     path = Path(path)
     try:
         # Non-blocking: opening a FIFO for reading would otherwise wait for a writer. The
@@ -343,14 +352,21 @@ def read_history(path: str | Path) -> list[HistoryRecord]:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise HistoryError(f"history {path} is not a regular file")
         os.set_blocking(fd, True)
-        with open(fd, encoding="utf-8", closefd=False) as lines:
-            return parse_history(_bounded_lines(lines), str(path))
-    except OSError as exc:
-        raise HistoryError(f"cannot read history {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise HistoryError(f"history {path} is not UTF-8 text: {exc.reason}") from None
-    finally:
+        stream = open(fd, encoding="utf-8")  # noqa: SIM115 - closed by the generator
+    except BaseException:
         os.close(fd)
+        raise
+    return _stream_records(stream, path)
+
+
+def _stream_records(stream: TextIO, path: Path) -> Iterator[HistoryRecord]:
+    with stream:
+        try:
+            yield from iter_records(_bounded_lines(stream), str(path))
+        except OSError as exc:
+            raise HistoryError(f"cannot read history {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise HistoryError(f"history {path} is not UTF-8 text: {exc.reason}") from None
 
 
 def write_history(path: str | Path, records: Iterable[HistoryRecord]) -> None:

@@ -20,7 +20,7 @@ from checker.database import migrated_database
 from checker.faults.injector import Injector
 from checker.faults.spec import prepare_provider
 from checker.faults.summary import fault_problems, faults_section
-from checker.history import HistoryRecord, read_history
+from checker.history import iter_history
 from checker.interrupts import INTERRUPTS, Interrupts
 from checker.load.result import LoadResult
 from checker.load.runner import run_load
@@ -63,8 +63,9 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
             err.print("faults: " + "; ".join(f.describe() for f in config.faults))
         load = run_load(scenario, config, url, database.access, history, folder, injector,
                         interrupts)
-        records = read_history(history)  # once: the audit, the figures, the faults
-        audit = _audit(database.url, None if load.lost_worker else records, config,
+        # The history is streamed, never held: into the audit's temporary tables, then
+        # through the figures and the faults' tally.
+        audit = _audit(database.url, None if load.lost_worker else history, config,
                        interrupts)
         version = _server_version(url)
         if keep:
@@ -74,10 +75,11 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
             err.print(f"kept running: {url}\nstop it with: {hint}")
         interrupts.enter("cleanup")
     interrupts.enter("report")
-    figs = figures(records)
+    figs = figures(iter_history(history))
     faults = broken = None
     if injector is not None:
-        faults = faults_section(config.faults, injector.records, records, load.started)
+        faults = faults_section(config.faults, injector.records, iter_history(history),
+                                load.started)
         broken = fault_problems(faults)
     summary = build(config, _parameters(config, load, provider.name,
                                         str(database.url.database), interrupts),
@@ -87,19 +89,19 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
     return folder, summary
 
 
-def _audit(url: URL, records: list[HistoryRecord] | None, config: RunConfig,
+def _audit(url: URL, history: Path | None, config: RunConfig,
            interrupts: Interrupts) -> AuditResult | None:
     """The run's audit; None when a second interrupt skipped it (or cut it short).
 
     A lost worker's operations since its last report are missing from the history
-    (`records` is None then): the ledger would blame the system under test for them, so
+    (`history` is None then): the ledger would blame the system under test for them, so
     only the database's own checks run, and the run fails naming the worker."""
     if interrupts.skip_audit:
         return None
     err.print("auditing")
     interrupts.enter("audit")
     try:
-        return run_audit(url, records,
+        return run_audit(url, history,
                          options=AuditOptions(min_argon2=audit_minimum(config.argon2)))
     except KeyboardInterrupt:  # the second interrupt, raised by its handler mid-audit
         return None

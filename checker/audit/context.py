@@ -18,7 +18,6 @@ from psycopg.rows import dict_row
 
 from checker.audit.options import AuditOptions
 from checker.audit.result import Finding
-from checker.history import HistoryRecord
 
 T = TypeVar("T")
 Connection = psycopg.Connection[Any]
@@ -31,13 +30,14 @@ class _Failed:
 
 
 class AuditContext:
-    """The connection, the options, the history (if any) and a per-audit memo."""
+    """The connection, the options, whether a history was loaded (into the connection's
+    temporary tables, `checker.audit.history_tables`) and a per-audit memo."""
 
-    def __init__(self, conn: Connection, options: AuditOptions,
-                 history: Sequence[HistoryRecord] | None = None) -> None:
+    def __init__(self, conn: Connection, options: AuditOptions, *,
+                 has_history: bool = False) -> None:
         self.conn = conn
         self.options = options
-        self.history = history
+        self.has_history = has_history
         self._memo: dict[str, object] = {}
 
     def rows(self, query: str, params: Params = None) -> list[dict[str, Any]]:
@@ -64,6 +64,27 @@ class AuditContext:
             row.pop("_violations")
         return Finding(total, [jsonable(row) for row in found[: self.options.samples]],
                        details or {})
+
+    def tally(self, query: str, params: Mapping[str, Any] | None = None
+              ) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        """How many rows of `query` have each `verdict`, and the `sample`s of the first
+        `options.samples` rows whose verdict is `bad`, in `ord` order.
+
+        `query` yields one row per thing judged: `verdict` (text), `ord` (its place, any
+        sortable value) and `sample` (jsonb, what a violation shows). Only the counts and a
+        few samples leave the server, however many rows are judged.
+        """
+        rows = self.rows(f"""
+            SELECT v.verdict, count(*) AS n,
+                   jsonb_agg(v.sample ORDER BY v.ord) FILTER (WHERE v.rn <= %(_samples)s)
+                       AS samples
+            FROM (SELECT q.verdict, q.ord, q.sample,
+                         row_number() OVER (PARTITION BY q.verdict ORDER BY q.ord) AS rn
+                  FROM ({query}) AS q) AS v
+            GROUP BY v.verdict""", {**(params or {}), "_samples": self.options.samples})
+        counts = {str(row["verdict"]): int(row["n"]) for row in rows}
+        bad = next((row["samples"] or [] for row in rows if row["verdict"] == "bad"), [])
+        return counts, list(bad)
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         """Compute a value shared by several checks once per audit (errors are shared too)."""

@@ -16,9 +16,9 @@ from checker.access import IMPERSONATE
 from checker.audit import taskpass
 from checker.audit.check import Family
 from checker.audit.context import AuditContext, sample
-from checker.audit.ledger import Creations
+from checker.audit.ledger import RECORDS, creator_sql
 from checker.audit.result import Finding
-from checker.history import PROBE_PREFIX, HistoryRecord
+from checker.history import PROBE_PREFIX
 from taskhub.settings import APP_ROLE
 
 family = Family("isolation")
@@ -125,23 +125,25 @@ def observed_rows_owned(ctx: AuditContext) -> Finding:
     A task's owner comes from the database, or, for a task since deleted, from the record of
     its creation; rows whose owner neither can tell are counted in `details.unverifiable`.
     """
-    records = [r for r in ctx.history or () if r.tenant and not r.op.startswith(PROBE_PREFIX)]
-    task_ids = {t for r in records for t in _seen_tasks(r)}
-    owners = _owners_in_db(ctx, task_ids)
-    creators = Creations.in_history(ctx).owners(ctx, task_ids - set(owners))
-    bad, unverifiable = [], 0
-    for record in records:
-        for seen_owner in record.observed_ids("owner_ids"):
-            if seen_owner != record.tenant:
-                bad.append(_describe(record, owner=seen_owner))
-        for task in _seen_tasks(record):
-            owner = owners.get(task) or creators.get(task)
-            if owner is None:
-                unverifiable += 1
-            elif owner != record.tenant:
-                bad.append(_describe(record, task_id=task, owner=owner))
-    return Finding(len(bad), sample(bad, ctx.options),
-                   {"records": len(records), "unverifiable": unverifiable})
+    counts, bad = ctx.tally(f"""
+        SELECT 'bad' AS verdict, ARRAY[r.seq, 0, o.pos] AS ord,
+               {_DESCRIBE} || jsonb_build_object('owner', o.owner) AS sample
+        FROM {RECORDS} r, unnest(r.foreign_owners) WITH ORDINALITY AS o (owner, pos)
+        WHERE r.foreign_owners IS NOT NULL
+        UNION ALL
+        SELECT CASE WHEN w.owner IS NULL THEN 'unverifiable'
+                    WHEN w.owner <> r.tenant THEN 'bad' ELSE 'ok' END,
+               ARRAY[r.seq, 1, w.pos],
+               {_DESCRIBE} || jsonb_build_object('task_id', w.task, 'owner', w.owner)
+        FROM (SELECT s.seq, s.pos, s.task,
+                     coalesce(t.user_id, {creator_sql('s.task')}) AS owner
+              FROM pg_temp.audit_seen s LEFT JOIN tasks t ON t.id = s.task) AS w
+             JOIN {RECORDS} r ON r.seq = w.seq""")
+    records = ctx.rows(f"""
+        SELECT count(*) AS n FROM {RECORDS}
+        WHERE tenant IS NOT NULL AND NOT starts_with(op, '{PROBE_PREFIX}')""")[0]["n"]
+    return Finding(counts.get("bad", 0), bad,
+                   {"records": records, "unverifiable": counts.get("unverifiable", 0)})
 
 
 @family.check("cross_tenant_denied",
@@ -150,27 +152,18 @@ def observed_rows_owned(ctx: AuditContext) -> Finding:
 def cross_tenant_denied(ctx: AuditContext) -> Finding:
     """One violation per probe that succeeded or saw something; unknown outcomes that saw
     nothing are accepted and counted in `details.unknown`."""
-    probes = [r for r in ctx.history or () if r.op.startswith(PROBE_PREFIX)]
-    bad = [_describe(r, observed=r.observed) for r in probes
-           if r.outcome == "ok" or any(r.observed.values())]
-    unknown = sum(1 for r in probes if r.outcome == "unknown")
-    return Finding(len(bad), sample(bad, ctx.options), {"probes": len(probes), "unknown": unknown})
+    counts, bad = ctx.tally(f"""
+        SELECT CASE WHEN r.outcome = 'ok' OR r.leaked THEN 'bad'
+                    WHEN r.outcome = 'unknown' THEN 'unknown' ELSE 'ok' END AS verdict,
+               r.seq AS ord,
+               {_DESCRIBE} || jsonb_build_object('observed', r.observed) AS sample
+        FROM {RECORDS} r WHERE starts_with(r.op, '{PROBE_PREFIX}')""")
+    unknown = ctx.rows(f"SELECT count(*) AS n FROM {RECORDS} WHERE outcome = 'unknown' "
+                       f"AND starts_with(op, '{PROBE_PREFIX}')")[0]["n"]
+    return Finding(counts.get("bad", 0), bad,
+                   {"probes": sum(counts.values()), "unknown": unknown})
 
 
-def _seen_tasks(record: HistoryRecord) -> list[str]:
-    seen = record.observed_ids("task_ids")
-    created = record.observed.get("task_id")
-    return [*seen, str(created)] if created else seen
-
-
-def _owners_in_db(ctx: AuditContext, task_ids: set[str]) -> dict[str, str]:
-    if not task_ids:
-        return {}
-    rows = ctx.rows("SELECT id, user_id FROM tasks WHERE id = ANY (%(ids)s::uuid[])",
-                    {"ids": sorted(task_ids)})
-    return {str(row["id"]): str(row["user_id"]) for row in rows}
-
-
-def _describe(record: HistoryRecord, **extra: Any) -> dict[str, Any]:
-    return {"process": record.process, "op": record.op, "tenant": record.tenant,
-            "start": record.start, "outcome": record.outcome, **extra}
+_DESCRIBE = ("jsonb_build_object('process', r.process, 'op', r.op, 'tenant', r.tenant, "
+             "'start', r.t0, 'outcome', r.outcome)")
+"""What a sample shows of the record `r`."""

@@ -9,23 +9,16 @@ Which password a login used is the client's opaque `password_id` label (`checker
 
 from __future__ import annotations
 
-import bisect
-import math
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from checker.audit.check import Family
-from checker.audit.context import AuditContext, sample
-from checker.audit.ledger import MAY_HAVE_HAPPENED, Deletions, brief
+from checker.audit.context import AuditContext
+from checker.audit.ledger import RECORDS, brief_sql
 from checker.audit.result import Finding
-from checker.history import SEED_PASSWORD, WRONG_PASSWORD, HistoryRecord
-from taskhub.errors import AuthError, TaskhubError
-from taskhub.users import normalise_email
+from checker.history import SEED_PASSWORD, WRONG_PASSWORD
+from taskhub.errors import AuthError
 
 family = Family("ledger")
-
 
 def _subclasses(cls: type[Exception]) -> list[type[Exception]]:
     found: list[type[Exception]] = []
@@ -35,23 +28,24 @@ def _subclasses(cls: type[Exception]) -> list[type[Exception]]:
     return found
 
 
-CREDENTIAL_CHANGES = ("password.change", "password.temporary")
 REFUSED_CREDENTIALS = "InvalidCredentials"
 """How a recorded error names a refused email/password pair (`checker.load.recorder`)."""
 _AUTH: list[type[Exception]] = [AuthError, *_subclasses(AuthError)]
 AUTH_ERRORS = tuple(sorted(cls.__name__ for cls in _AUTH))
 """Every authentication refusal, as a recorded error names it."""
 
-
-def _user_of(r: HistoryRecord) -> str | None:
-    """The account a record is about: its `user_id` argument, else its tenant."""
-    value = r.args.get("user_id") or r.tenant
-    return str(value) if value else None
+_DELETED_USER = "EXISTS (SELECT FROM pg_temp.audit_deleted_users gone_user WHERE gone_user.id = {})"
 
 
-def _session_of(r: HistoryRecord) -> str | None:
-    value = r.observed.get("session_id")
-    return str(value) if value and value != "None" else None
+def _counts(ctx: AuditContext, op: str) -> dict[str, Any]:
+    """How many records of `op` ended ok, ok with their id (`session`/`observed_user`), and
+    unknown."""
+    rows = ctx.rows(f"""
+        SELECT count(*) FILTER (WHERE outcome = 'ok') AS ok,
+               count(*) FILTER (WHERE outcome = 'ok' AND session IS NULL) AS ok_without_session,
+               count(*) FILTER (WHERE outcome = 'unknown') AS unknown
+        FROM {RECORDS} WHERE op = %(op)s""", {"op": op})
+    return rows[0]
 
 
 @family.check("acknowledged_registrations_persist",
@@ -59,27 +53,22 @@ def _session_of(r: HistoryRecord) -> str | None:
               "delete of that user explains its absence", needs_history=True)
 def acknowledged_registrations_persist(ctx: AuditContext) -> Finding:
     """One violation per ok registration whose user is missing or has another email."""
-    records = ctx.history or ()
-    registers = [r for r in records if r.op == "user.register"]
-    acked = [r for r in registers if r.outcome == "ok" and r.observed.get("user_id")]
-    found = _rows_by_id(ctx, "SELECT id, lower(email) AS email FROM users "
-                        "WHERE id = ANY (%(ids)s::uuid[])",
-                        [str(r.observed["user_id"]) for r in acked])
-    deleted = Deletions.in_history(ctx).users
-    bad, explained = [], 0
-    for r in acked:
-        user = str(r.observed["user_id"])
-        row = found.get(user)
-        if row is None:
-            if user in deleted:
-                explained += 1
-            else:
-                bad.append(brief(r, user_id=user, problem="missing"))
-        elif row["email"] != _normal_email(r.args.get("email")):
-            bad.append(brief(r, user_id=user, problem="email differs"))
-    return Finding(len(bad), sample(bad, ctx.options),
-                   {"acknowledged": len(acked), "explained_by_delete": explained,
-                    "unknown": sum(1 for r in registers if r.outcome == "unknown")})
+    counts, bad = ctx.tally(f"""
+        SELECT CASE WHEN u.id IS NULL
+                    THEN CASE WHEN {_DELETED_USER.format('r.observed_user')}
+                              THEN 'explained' ELSE 'bad' END
+                    WHEN lower(u.email) IS DISTINCT FROM r.email_norm THEN 'bad'
+                    ELSE 'ok' END AS verdict,
+               r.seq AS ord,
+               {brief_sql('r', user_id='r.observed_user', problem=
+                          "CASE WHEN u.id IS NULL THEN 'missing' ELSE 'email differs' END")}
+                   AS sample
+        FROM {RECORDS} r LEFT JOIN users u ON u.id = r.observed_user
+        WHERE r.op = 'user.register' AND r.outcome = 'ok' AND r.observed_user IS NOT NULL""")
+    return Finding(counts.get("bad", 0), bad,
+                   {"acknowledged": sum(counts.values()),
+                    "explained_by_delete": counts.get("explained", 0),
+                    "unknown": _counts(ctx, "user.register")["unknown"]})
 
 
 @family.check("acknowledged_sessions_persist",
@@ -88,38 +77,39 @@ def acknowledged_registrations_persist(ctx: AuditContext) -> Finding:
               needs_history=True)
 def acknowledged_sessions_persist(ctx: AuditContext) -> Finding:
     """One violation per ok login whose session vanished, moved or was revoked unexplained."""
-    records = ctx.history or ()
-    logins = [r for r in records if r.op == "login" and r.outcome == "ok" and _session_of(r)]
-    sessions = _sessions(ctx, [s for r in logins if (s := _session_of(r))])
-    deleted = Deletions.in_history(ctx).users
-    logouts = [r for r in records if r.op == "logout" and r.outcome in MAY_HAVE_HAPPENED]
-    logged_out = {str(r.args["session_id"]) for r in logouts if r.args.get("session_id")}
     # A logout recorded without its session (an older history) may have ended any session
     # of its user.
-    unnamed_logouts = {_user_of(r) for r in logouts if not r.args.get("session_id")}
-    changes = _by_user(r for r in records
-                       if r.op in CREDENTIAL_CHANGES and r.outcome in MAY_HAVE_HAPPENED)
-    skew = ctx.options.history_skew
-    bad, explained = [], 0
-    for r in logins:
-        session, user = _session_of(r), str(r.observed.get("user_id") or r.tenant)
-        row = sessions.get(str(session))
-        if row is None:
-            if user in deleted:
-                explained += 1
-                continue
-            bad.append(brief(r, session_id=session, problem="missing"))
-        elif r.tenant and user != r.tenant:
-            bad.append(brief(r, session_id=session, problem=f"signed in as {user}"))
-        elif str(row["user_id"]) != user:
-            bad.append(brief(r, session_id=session, problem=f"belongs to {row['user_id']}"))
-        elif row["revoked"] and session not in logged_out and user not in unnamed_logouts \
-                and not any(
-                c.end + skew >= r.start for c in changes.get(user, ())):
-            bad.append(brief(r, session_id=session,
-                              problem="revoked without a logout or a password change"))
-    return Finding(len(bad), sample(bad, ctx.options),
-                   {"acknowledged": len(logins), "explained_by_delete": explained})
+    counts, bad = ctx.tally(f"""
+        WITH logouts AS MATERIALIZED (
+                 SELECT session, user_ref FROM {RECORDS}
+                 WHERE op = 'logout' AND outcome IN ('ok', 'unknown')),
+             ended AS (SELECT DISTINCT session FROM logouts WHERE session IS NOT NULL),
+             unnamed AS (SELECT DISTINCT user_ref FROM logouts
+                         WHERE session IS NULL AND user_ref IS NOT NULL),
+             logins AS (SELECT r.*, coalesce(r.observed_user, r.tenant) AS account
+                        FROM {RECORDS} r
+                        WHERE r.op = 'login' AND r.outcome = 'ok' AND r.session IS NOT NULL)
+        SELECT CASE WHEN s.id IS NULL
+                    THEN CASE WHEN {_DELETED_USER.format('r.account')}
+                              THEN 'explained' ELSE 'bad' END
+                    WHEN r.tenant IS NOT NULL AND r.account <> r.tenant THEN 'bad'
+                    WHEN s.user_id IS DISTINCT FROM r.account THEN 'bad'
+                    WHEN s.revoked_at IS NOT NULL AND e.session IS NULL
+                         AND un.user_ref IS NULL
+                         AND NOT EXISTS (SELECT FROM pg_temp.audit_changes c
+                                         WHERE c.user_ref = r.account
+                                               AND c.t1 + %(skew)s >= r.t0) THEN 'bad'
+                    ELSE 'ok' END AS verdict,
+               r.seq AS ord,
+               {brief_sql('r', session_id='r.session', problem=_SESSION_PROBLEM)}
+                   AS sample
+        FROM logins r LEFT JOIN auth_sessions s ON s.id = r.session
+             LEFT JOIN ended e ON e.session = r.session
+             LEFT JOIN unnamed un ON un.user_ref = r.account""",
+        {"skew": ctx.options.history_skew})
+    return Finding(counts.get("bad", 0), bad,
+                   {"acknowledged": sum(counts.values()),
+                    "explained_by_delete": counts.get("explained", 0)})
 
 
 @family.check("acknowledged_logouts_persist",
@@ -127,53 +117,61 @@ def acknowledged_sessions_persist(ctx: AuditContext) -> Finding:
               needs_history=True)
 def acknowledged_logouts_persist(ctx: AuditContext) -> Finding:
     """One violation per ok logout whose session is live (or vanished unexplained)."""
-    records = ctx.history or ()
-    logouts = [r for r in records if r.op == "logout"]
-    acked = [r for r in logouts if r.outcome == "ok" and r.args.get("session_id")]
-    sessions = _sessions(ctx, [str(r.args["session_id"]) for r in acked])
-    deleted = Deletions.in_history(ctx).users
-    bad = []
-    for r in acked:
-        session = str(r.args["session_id"])
-        row = sessions.get(session)
-        if row is None:
-            if _user_of(r) not in deleted:
-                bad.append(brief(r, session_id=session, problem="missing"))
-        elif not row["revoked"]:
-            bad.append(brief(r, session_id=session, problem="still live"))
-    return Finding(len(bad), sample(bad, ctx.options),
-                   {"acknowledged": len(acked),
-                    "unchecked_without_session_id": sum(
-                        1 for r in logouts if r.outcome == "ok" and not r.args.get("session_id")),
-                    "unknown": sum(1 for r in logouts if r.outcome == "unknown")})
+    counts, bad = ctx.tally(f"""
+        SELECT CASE WHEN s.id IS NULL
+                    THEN CASE WHEN {_DELETED_USER.format('r.user_ref')}
+                              THEN 'explained' ELSE 'bad' END
+                    WHEN s.revoked_at IS NULL THEN 'bad' ELSE 'ok' END AS verdict,
+               r.seq AS ord,
+               {brief_sql('r', session_id='r.session', problem=
+                          "CASE WHEN s.id IS NULL THEN 'missing' ELSE 'still live' END")}
+                   AS sample
+        FROM {RECORDS} r LEFT JOIN auth_sessions s ON s.id = r.session
+        WHERE r.op = 'logout' AND r.outcome = 'ok' AND r.session IS NOT NULL""")
+    logouts = _counts(ctx, "logout")
+    return Finding(counts.get("bad", 0), bad,
+                   {"acknowledged": sum(counts.values()),
+                    "unchecked_without_session_id": logouts["ok_without_session"],
+                    "unknown": logouts["unknown"]})
 
 
-@dataclass(frozen=True)
-class Installed:
-    """When a password label became its user's password: the record that set it (None: the
-    seed, set before the run)."""
+_SESSION_PROBLEM = """
+    CASE WHEN s.id IS NULL THEN 'missing'
+         WHEN r.tenant IS NOT NULL AND r.account <> r.tenant THEN 'signed in as ' || r.account
+         WHEN s.user_id IS DISTINCT FROM r.account THEN 'belongs to ' || s.user_id
+         ELSE 'revoked without a logout or a password change' END"""
 
-    start: float
-    end: float
-    record: HistoryRecord | None = None
-
-
-BEFORE_THE_RUN = Installed(-math.inf, -math.inf)
-
-
-def _installers(records: Sequence[HistoryRecord]) -> dict[tuple[str, str], Installed]:
-    """(user, password label) -> the record that set that password (seed: before the run)."""
-    installed: dict[tuple[str, str], Installed] = {}
-    for r in records:
-        if r.outcome not in MAY_HAVE_HAPPENED:
-            continue
-        user = str(r.observed.get("user_id")) if r.op == "user.register" else _user_of(r)
-        label = (r.args.get("password_id") if r.op == "user.register" else
-                 r.args.get("new_password_id") if r.op == "password.change" else
-                 r.observed.get("password_id") if r.op == "password.temporary" else None)
-        if user and isinstance(label, str):
-            installed[(user, label)] = Installed(r.start, r.end, r)
-    return installed
+# Logins by the account they were for (the record's tenant, else the user it signed in as,
+# else the user of its email: registered in the history, or in the database now), each with
+# `first`, the account's first login (the order accounts are reported in); `uses`, those
+# with a password label whose installer is known: the record that set that password last
+# (`inst_*`; the seed password, set before the run, has none: -infinity).
+_LOGINS = f"""
+    by_email AS (
+        SELECT DISTINCT ON (email_key) email_key, observed_user FROM {RECORDS}
+        WHERE op = 'user.register' AND outcome = 'ok' AND observed_user IS NOT NULL
+        ORDER BY email_key, seq DESC),
+    grouped AS MATERIALIZED (
+        SELECT l.*, min(l.seq) OVER (PARTITION BY l.account) AS first
+        FROM (SELECT r.seq, r.t0, r.t1, r.outcome, r.session, r.password_id, r.error,
+                     coalesce(r.tenant, r.observed_user, b.observed_user,
+                              (SELECT u.id FROM users u WHERE lower(u.email) = r.email_key
+                               LIMIT 1)) AS account
+              FROM {RECORDS} r LEFT JOIN by_email b ON b.email_key = r.email_key
+              WHERE r.op = 'login') AS l
+        WHERE l.account IS NOT NULL),
+    installers AS (
+        SELECT DISTINCT ON (installs_user, installs) installs_user, installs, seq, op, t0, t1
+        FROM {RECORDS} WHERE installs IS NOT NULL
+        ORDER BY installs_user, installs, seq DESC),
+    uses AS MATERIALIZED (
+        SELECT g.*, i.seq AS inst_seq, coalesce(i.op, 'seed') AS inst_op,
+               coalesce(i.t0, '-Infinity') AS inst_t0, coalesce(i.t1, '-Infinity') AS inst_t1
+        FROM grouped g LEFT JOIN installers i
+             ON i.installs_user = g.account AND i.installs = g.password_id
+        WHERE g.password_id <> '{WRONG_PASSWORD}'
+              AND (i.seq IS NOT NULL OR g.password_id = '{SEED_PASSWORD}')),
+    acked AS (SELECT * FROM pg_temp.audit_changes WHERE outcome = 'ok')"""
 
 
 @family.check("password_changes_take_effect",
@@ -184,132 +182,69 @@ def _installers(records: Sequence[HistoryRecord]) -> dict[tuple[str, str], Insta
 def password_changes_take_effect(ctx: AuditContext) -> Finding:
     """One violation per live earlier session, accepted replaced or wrong password, refused
     current password, or second use of a temporary password."""
-    records = ctx.history or ()
-    skew = ctx.options.history_skew
-    changes = _by_user(r for r in records if r.op in CREDENTIAL_CHANGES
-                       and r.outcome in MAY_HAVE_HAPPENED)
-    acked_changes = {user: sorted((c for c in cs if c.outcome == "ok"), key=lambda c: c.start)
-                     for user, cs in changes.items()}
-    all_logins = [r for r in records if r.op == "login"]
-    bad: list[dict[str, Any]] = [brief(r, problem="a wrong password signed in")
-                                 for r in all_logins if r.outcome == "ok"
-                                 and r.args.get("password_id") == WRONG_PASSWORD]
-    logins = _logins_by_user(ctx, records, all_logins)
-    installers = _installers(records)
-    deleted = Deletions.in_history(ctx).users
-    # Each acknowledged login with a session, paired with the first acknowledged change that
-    # began after it returned (that one must have revoked it; later ones find it revoked).
-    earlier = []
-    for user, attempts in logins.items():
-        starts = [c.start for c in acked_changes.get(user, ())]
-        for login in attempts:
-            if login.outcome == "ok" and _session_of(login):
-                at = bisect.bisect_right(starts, login.end + skew)
-                if at < len(starts):
-                    earlier.append((acked_changes[user][at], login))
-    sessions = _sessions(ctx, [str(_session_of(login)) for _, login in earlier])
-    for change, login in earlier:
-        row = sessions.get(str(_session_of(login)))
-        if row is not None and not row["revoked"]:
-            bad.append(brief(change, user_id=_user_of(change), session_id=_session_of(login),
-                              problem="a session from before it is live"))
-    temporary_uses: dict[tuple[str, str], list[HistoryRecord]] = defaultdict(list)
-    for user, attempts in logins.items():
-        for login in attempts:
-            label = login.args.get("password_id")
-            if not isinstance(label, str) or label == WRONG_PASSWORD:
-                continue
-            installer = installers.get((user, label),
-                                       BEFORE_THE_RUN if label == SEED_PASSWORD else None)
-            if installer is None:
-                continue
-            if login.outcome == "ok":
-                replaced = next((c for c in acked_changes.get(user, ())
-                                 if installer.end + skew < c.start
-                                 and c.end + skew < login.start), None)
-                if replaced is not None:
-                    bad.append(brief(login, user_id=user, replaced_by=brief(replaced),
-                                      problem="a replaced password signed in"))
-                temporary_uses[(user, label)].append(login)
-            elif (_refused(login, installer) and user not in deleted
-                  and _current_at(installer, login, changes.get(user, ()), skew)):
-                bad.append(brief(login, user_id=user,
-                                  problem="the current password was refused"))
-    temporaries = {(user, str(c.observed["password_id"])) for user, cs in changes.items()
-                   for c in cs if c.op == "password.temporary" and c.observed.get("password_id")}
-    for key, uses in temporary_uses.items():
-        if key in temporaries and len(uses) > 1:
-            bad.append(brief(uses[1], user_id=key[0], uses=len(uses),
-                              problem="a temporary password signed in more than once"))
-    return Finding(len(bad), sample(bad, ctx.options),
-                   {"acknowledged_changes": sum(map(len, acked_changes.values())),
-                    "logins_checked": sum(map(len, logins.values()))})
-
-
-def _refused(login: HistoryRecord, installer: Installed) -> bool:
-    """Whether a failed login was refused by the authentication: for a temporary password
-    (whose second use is refused on purpose) only as a wrong password, otherwise for any
-    authentication error."""
-    error = str(login.error or "")
-    temporary = installer.record is not None and installer.record.op == "password.temporary"
-    refusals = (REFUSED_CREDENTIALS,) if temporary else AUTH_ERRORS
-    return error.startswith(refusals)
-
-
-def _logins_by_user(ctx: AuditContext, records: Sequence[HistoryRecord],
-                    logins: list[HistoryRecord]) -> dict[str, list[HistoryRecord]]:
-    """Logins by the account they were for: the record's tenant, else the user it signed in
-    as, else the user of its email (registered in the history, or in the database now)."""
-    by_email = {str(r.args.get("email", "")).strip().lower(): str(r.observed["user_id"])
-                for r in records if r.op == "user.register" and r.outcome == "ok"
-                and r.observed.get("user_id")}
-    unknown = sorted({str(r.args.get("email", "")).strip().lower() for r in logins
-                      if not (r.tenant or r.observed.get("user_id"))} - set(by_email))
-    if unknown:
-        by_email.update({str(row["email"]): str(row["id"]) for row in ctx.rows(
-            "SELECT id, lower(email) AS email FROM users WHERE lower(email) = ANY (%(e)s)",
-            {"e": unknown})})
-    grouped: dict[str, list[HistoryRecord]] = defaultdict(list)
-    for r in logins:
-        user = r.tenant or r.observed.get("user_id") or by_email.get(
-            str(r.args.get("email", "")).strip().lower())
-        if user:
-            grouped[str(user)].append(r)
-    return grouped
-
-
-def _current_at(installer: Installed, login: HistoryRecord, changes: Iterable[HistoryRecord],
-                skew: float) -> bool:
-    """Whether the password set by `installer` was certainly the user's password for the whole
-    of `login`: set before it began, and no other change (that may have happened) between."""
-    if installer.end + skew >= login.start:
-        return False
-    return not any(c is not installer.record and c.end + skew >= installer.start
-                   and c.start <= login.end + skew for c in changes)
-
-
-def _by_user(records: Iterable[HistoryRecord]) -> dict[str, list[HistoryRecord]]:
-    grouped: dict[str, list[HistoryRecord]] = defaultdict(list)
-    for r in records:
-        if (user := _user_of(r)) is not None:
-            grouped[user].append(r)
-    return grouped
-
-
-def _sessions(ctx: AuditContext, ids: list[str]) -> dict[str, dict[str, Any]]:
-    return _rows_by_id(ctx, "SELECT id, user_id, revoked_at IS NOT NULL AS revoked "
-                       "FROM auth_sessions WHERE id = ANY (%(ids)s::uuid[])", ids)
-
-
-def _normal_email(email: object) -> str | None:
-    """An email as taskhub stores it (NFKC, trimmed, lower case); None when it is not one."""
-    try:
-        return normalise_email(str(email))
-    except TaskhubError:
-        return None
-
-
-def _rows_by_id(ctx: AuditContext, query: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-    if not ids:
-        return {}
-    return {str(row["id"]): row for row in ctx.rows(query, {"ids": sorted(set(ids))})}
+    counts, bad = ctx.tally(f"""
+        WITH {_LOGINS}
+        SELECT 'bad' AS verdict, ARRAY[0, r.seq, 0] AS ord,
+               {brief_sql('r', problem="'a wrong password signed in'")} AS sample
+        FROM {RECORDS} r
+        WHERE r.op = 'login' AND r.outcome = 'ok' AND r.password_id = '{WRONG_PASSWORD}'
+        UNION ALL  -- an acknowledged login's session, and the first acknowledged change that
+                   -- began after it returned (that one must have revoked it)
+        SELECT 'bad', ARRAY[1, g.first, g.seq],
+               {brief_sql('rc', user_id='c.user_ref', session_id='g.session',
+                          problem="'a session from before it is live'")}
+        FROM grouped g
+             CROSS JOIN LATERAL (SELECT c.seq, c.user_ref FROM acked c
+                                 WHERE c.user_ref = g.account AND c.t0 > g.t1 + %(skew)s
+                                 ORDER BY c.t0, c.seq LIMIT 1) AS c
+             JOIN {RECORDS} rc ON rc.seq = c.seq
+             JOIN auth_sessions s ON s.id = g.session
+        WHERE g.outcome = 'ok' AND g.session IS NOT NULL AND s.revoked_at IS NULL
+        UNION ALL  -- a password replaced before the login began signed in
+        SELECT 'bad', ARRAY[2, u.first, u.seq],
+               {brief_sql('r', user_id='u.account', replaced_by=brief_sql('rc'),
+                          problem="'a replaced password signed in'")}
+        FROM uses u JOIN {RECORDS} r ON r.seq = u.seq
+             CROSS JOIN LATERAL (SELECT c.seq FROM acked c
+                                 WHERE c.user_ref = u.account
+                                       AND u.inst_t1 + %(skew)s < c.t0
+                                       AND c.t1 + %(skew)s < u.t0
+                                 ORDER BY c.t0, c.seq LIMIT 1) AS c
+             JOIN {RECORDS} rc ON rc.seq = c.seq
+        WHERE u.outcome = 'ok'
+        UNION ALL  -- the password certainly current for the whole login was refused
+        SELECT 'bad', ARRAY[2, u.first, u.seq],
+               {brief_sql('r', user_id='u.account',
+                          problem="'the current password was refused'")}
+        FROM uses u JOIN {RECORDS} r ON r.seq = u.seq
+        WHERE u.outcome <> 'ok'
+              AND CASE WHEN u.inst_op = 'password.temporary'  -- its second use is refused
+                       THEN starts_with(coalesce(u.error, ''), %(credentials)s)
+                       ELSE EXISTS (SELECT FROM unnest(%(auth)s::text[]) AS a (kind)
+                                    WHERE starts_with(coalesce(u.error, ''), a.kind)) END
+              AND NOT {_DELETED_USER.format('u.account')}
+              AND u.inst_t1 + %(skew)s < u.t0
+              AND NOT EXISTS (SELECT FROM pg_temp.audit_changes c
+                              WHERE c.user_ref = u.account AND c.seq IS DISTINCT FROM u.inst_seq
+                                    AND c.t1 + %(skew)s >= u.inst_t0
+                                    AND c.t0 <= u.t1 + %(skew)s)
+        UNION ALL  -- a temporary password signed in twice
+        SELECT 'bad', ARRAY[3, t.first[1], t.first[2]],
+               {brief_sql('r', user_id='t.account', uses='t.n',
+                          problem="'a temporary password signed in more than once'")}
+        FROM (SELECT account, password_id, count(*) AS n, min(ARRAY[first, seq]) AS first,
+                     (array_agg(seq ORDER BY seq))[2] AS second
+              FROM uses WHERE outcome = 'ok' GROUP BY account, password_id
+              HAVING count(*) > 1) AS t
+             JOIN {RECORDS} r ON r.seq = t.second
+        WHERE EXISTS (SELECT FROM pg_temp.audit_changes c
+                      WHERE c.op = 'password.temporary' AND c.user_ref = t.account
+                            AND c.temp_label = t.password_id)""",
+        {"skew": ctx.options.history_skew, "credentials": REFUSED_CREDENTIALS,
+         "auth": list(AUTH_ERRORS)})
+    seen = ctx.rows(f"""
+        WITH {_LOGINS}
+        SELECT (SELECT count(*) FROM acked) AS changes,
+               (SELECT count(*) FROM grouped) AS logins""")[0]
+    return Finding(counts.get("bad", 0), bad,
+                   {"acknowledged_changes": seen["changes"], "logins_checked": seen["logins"]})

@@ -14,56 +14,43 @@ checks' business.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from checker.audit.check import Family
-from checker.audit.context import AuditContext, sample
-from checker.audit.ledger import MAY_HAVE_HAPPENED, Deletions, brief
+from checker.audit.context import AuditContext, jsonable
+from checker.audit.ledger import RECORDS, brief_sql, explained_sql
 from checker.audit.result import Finding
-from checker.history import HistoryRecord, digest
+from checker.history import digest
 
 family = Family("ledger")
 
+_FETCH = 2000
 
 
-class Write(NamedTuple):
-    """One write of one field of one task (a tuple: there is one per field a create or an
-    edit set, millions in a long run)."""
-
-    value: str  # the digest
-    record: HistoryRecord
-
-
-def field_writes(records: Sequence[HistoryRecord]) -> dict[tuple[str, str], list[Write]]:
-    """(task id, field) -> the writes of it that may have happened."""
-    writes: dict[tuple[str, str], list[Write]] = defaultdict(list)
-    for r in records:
-        wrote = r.args.get("wrote")
-        if r.outcome not in MAY_HAVE_HAPPENED or not isinstance(wrote, dict):
-            continue
-        if r.op == "task.create" and r.observed.get("task_id"):
-            task = str(r.observed["task_id"])
-        elif r.op == "task.update":
-            task = str(r.args["task_id"])
-        else:
-            continue
-        for name, value in wrote.items():
-            writes[(task, name)].append(Write(value, r))
-    return writes
-
-
-def possible_finals(writes: Sequence[Write], skew: float = 0.0) -> set[str] | None:
-    """The values the field may hold now, or None when the history cannot tell (no
-    acknowledged write). `skew`: how far two records' clocks may disagree."""
-    if len(writes) == 1:  # most fields: written once, by the create
-        return {writes[0].value} if writes[0].record.outcome == "ok" else None
-    acked = [w.record.start for w in writes if w.record.outcome == "ok"]
-    if not acked:
-        return None
-    latest_start = max(acked)  # a write is superseded iff it returned before this
-    return {w.value for w in writes if w.record.end + skew >= latest_start}
+# One row per (task, field) the history wrote, in the order of its first write: whether the
+# task is gone (and, if so, whether this field's writes make it a violation), else the
+# values it may hold (NULL: no acknowledged write, unchecked) and its value now.
+_FIELDS = f"""
+    WITH w AS (
+        SELECT w.*, max(w.t0) FILTER (WHERE w.outcome = 'ok')
+                        OVER (PARTITION BY w.task, w.field) AS latest_start
+        FROM pg_temp.audit_writes w),
+    f AS (
+        SELECT task, field, count(*) AS writes, min(ARRAY[seq, pos]) AS first,
+               bool_or(op = 'task.create') AS created, bool_or(outcome = 'ok') AS acked,
+               array_agg(DISTINCT tenant) AS owners,
+               array_agg(value) FILTER (WHERE t1 + %(skew)s >= latest_start) AS finals,
+               (array_agg(seq ORDER BY t1 DESC, seq) FILTER (WHERE outcome = 'ok'))[1]
+                   AS last_acked
+        FROM w GROUP BY task, field)
+    SELECT f.task, f.field, f.writes, f.finals, f.last_acked, t.id IS NOT NULL AS present,
+           CASE WHEN t.id IS NULL THEN NOT f.created AND f.acked AND NOT EXISTS (
+                    SELECT FROM unnest(f.owners) AS o (owner)
+                    WHERE {explained_sql('f.task', 'o.owner')})
+           END AS lost,
+           CASE f.field WHEN 'title' THEN to_jsonb(t.title) ELSE t.payload END AS value
+    FROM f LEFT JOIN tasks t ON t.id = f.task
+    ORDER BY f.first"""
 
 
 @family.check("acknowledged_edits_persist",
@@ -74,45 +61,52 @@ def possible_finals(writes: Sequence[Write], skew: float = 0.0) -> set[str] | No
 def acknowledged_edits_persist(ctx: AuditContext) -> Finding:
     """One violation per (task, field) whose value no surviving write explains, per edited
     task (one with no create in the history: a seeded one) missing without a delete to explain
-    it, and per acknowledged edit that did not record what it wrote."""
-    records = ctx.history or ()
-    blind = [brief(r, task_id=r.args["task_id"], problem="acknowledged edit without args.wrote")
-             for r in records if r.op == "task.update" and r.outcome == "ok"
-             and not isinstance(r.args.get("wrote"), dict)]
-    writes = field_writes(records)
-    tasks = sorted({task for task, _ in writes})
-    if not tasks:
-        return Finding(len(blind), sample(blind, ctx.options), {"fields_checked": 0})
-    rows = ctx.rows("SELECT id, title, payload FROM tasks WHERE id = ANY (%(ids)s::uuid[])",
-                    {"ids": tasks})
-    current = {str(row["id"]): row for row in rows}
+    it, and per acknowledged edit that did not record what it wrote.
+
+    The fields stream from a server-side cursor: each value's digest is taken here, as the
+    history took it (`checker.history.digest`), one batch at a time."""
+    blind_count, blind = ctx.tally(f"""
+        SELECT 'bad' AS verdict, r.seq AS ord,
+               {brief_sql('r', task_id='r.task',
+                          problem="'acknowledged edit without args.wrote'")} AS sample
+        FROM {RECORDS} r
+        WHERE r.op = 'task.update' AND r.outcome = 'ok' AND NOT r.wrote_ok""")
     bad: list[dict[str, Any]] = list(blind)
-    deletions = Deletions.in_history(ctx)
+    violations = blind_count.get("bad", 0)
     missing: set[str] = set()
-    checked = unchecked = 0
-    for (task, name), field_log in writes.items():  # in the history's order
-        row = current.get(task)
-        if row is None:
-            # A created task's absence is acknowledged_creates_persist's to judge; a seeded
-            # task that was edited has no other check to notice it went.
-            created = any(w.record.op == "task.create" for w in field_log)
-            owners = {w.record.tenant for w in field_log}
-            if not created and task not in missing and any(
-                    w.record.outcome == "ok" for w in field_log) and not any(
-                    deletions.explain(task, owner) for owner in owners):
-                missing.add(task)
-                bad.append({"task_id": task, "problem": "edited, then missing without a delete"})
-            continue
-        finals = possible_finals(field_log, ctx.options.history_skew)
-        if finals is None:
-            unchecked += 1
-            continue
-        checked += 1
-        if digest(row[name]) not in finals:
-            last = max((w for w in field_log if w.record.outcome == "ok"),
-                       key=lambda w: w.record.end)
-            bad.append({"task_id": task, "field": name,
-                        "last_acknowledged": brief(last.record), "writes": len(field_log)})
-    return Finding(len(bad), sample(bad, ctx.options),
+    checked = unchecked = writes = 0
+    last_acked: dict[int, int] = {}  # sample index -> seq of its last acknowledged write
+    with ctx.conn.cursor(name="audit_edited_fields") as cur:
+        cur.itersize = _FETCH
+        cur.execute(_FIELDS, {"skew": ctx.options.history_skew})
+        for task, name, count, finals, last, present, lost, value in cur:
+            writes += count
+            task = str(task)
+            if not present:
+                # A created task's absence is acknowledged_creates_persist's to judge; a
+                # seeded task that was edited has no other check to notice it went.
+                if lost and task not in missing:
+                    missing.add(task)
+                    violations += 1
+                    if len(bad) < ctx.options.samples:
+                        bad.append({"task_id": task,
+                                    "problem": "edited, then missing without a delete"})
+                continue
+            if finals is None:
+                unchecked += 1
+                continue
+            checked += 1
+            if digest(value) not in finals:
+                violations += 1
+                if len(bad) < ctx.options.samples:
+                    last_acked[len(bad)] = last
+                    bad.append({"task_id": task, "field": name, "writes": count})
+    if last_acked:
+        briefs = {row["seq"]: row["brief"] for row in ctx.rows(
+            f"SELECT r.seq, {brief_sql('r')} AS brief FROM {RECORDS} r "
+            "WHERE r.seq = ANY (%(seqs)s)", {"seqs": list(last_acked.values())})}
+        for index, seq in last_acked.items():
+            bad[index]["last_acknowledged"] = briefs[seq]
+    return Finding(violations, [jsonable(item) for item in bad],
                    {"fields_checked": checked, "fields_unchecked": unchecked,
-                    "writes": sum(map(len, writes.values()))})
+                    "writes": writes} if writes else {"fields_checked": 0})

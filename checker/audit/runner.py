@@ -3,35 +3,37 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import psycopg
 from sqlalchemy import URL
 
-from checker.audit import preconditions, registry
+from checker.audit import history_tables, preconditions, registry
 from checker.audit.check import Check
 from checker.audit.context import AuditContext
 from checker.audit.options import AuditOptions
 from checker.audit.result import AuditResult, CheckResult
 from checker.errors import InfrastructureError, UsageError, first_line
-from checker.history import HistoryRecord, read_history
+from checker.history import HistoryRecord, iter_history
 from taskhub.db import libpq_url
 
 
-def run_audit(url: str | URL, history: Sequence[HistoryRecord] | str | Path | None = None,
+def run_audit(url: str | URL, history: Iterable[HistoryRecord] | str | Path | None = None,
               only: str | Iterable[str] | None = None, *,
               options: AuditOptions | None = None) -> AuditResult:
     """Run the checks (all, or the families/names in `only`) and return every verdict.
 
-    `history` is a list of records or a JSONL file; without one the checks that need it are
-    skipped. A check that raises becomes status 'error' and the others still run. Raises
+    `history` is records or a JSONL file, streamed into temporary tables on the audit's
+    connection (`history_tables`: the checker holds one record at a time); without one the
+    checks that need it are skipped. A check that raises becomes status 'error' and the
+    others still run. Raises
     UsageError for an unknown `only` or a bad history file, InfrastructureError when the
     database cannot be reached or the connection cannot see every row (`PartialView`), and
     `NotAtHead` for a database that is not a taskhub database at the head revision.
     """
     options = options or AuditOptions()
-    records = read_history(history) if isinstance(history, str | Path) else history
+    records = iter_history(history) if isinstance(history, str | Path) else history
     checks = registry.select(only, with_history=records is not None)
     try:
         conninfo = libpq_url(url)
@@ -44,6 +46,11 @@ def run_audit(url: str | URL, history: Sequence[HistoryRecord] | str | Path | No
         raise InfrastructureError(f"cannot connect to the database: {first_line(exc)}") \
             from None
     with conn:
+        # Before anything resolves a name: see below.
+        conn.execute("SELECT set_config('search_path', 'pg_catalog, pg_temp', false)")
+        conn.commit()
+        if records is not None:  # before the snapshot: a read-only transaction cannot CREATE
+            history_tables.load(conn, records)
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         # A check waits at most lock_timeout behind DDL (then errors), never for ever.
         # Names resolve in the catalogs and taskhub's schema only: a schema named after the
@@ -55,7 +62,9 @@ def run_audit(url: str | URL, history: Sequence[HistoryRecord] | str | Path | No
                      (options.work_mem, f"{int(options.lock_timeout * 1000)}ms"))
         preconditions.require_full_view(conn)
         preconditions.require_head(conn)
-        ctx = AuditContext(conn, options, records)
+        if records is not None:
+            history_tables.prepare(conn, options.clock_skew)
+        ctx = AuditContext(conn, options, has_history=records is not None)
         results = tuple(_run_one(ctx, check) for check in checks)
         conn.rollback()
     return AuditResult(results, time.perf_counter() - began)
