@@ -17,13 +17,17 @@ same users. Both databases are fresh and migrated; rows/s counts tasks and event
   SQL, as `checker audit --history FILE` does), against `COPY tasks, task_events TO STDOUT`
   drained by this client (the least an auditor that reads every row pays); and the most
   memory Python allocated during the history's audit (tracemalloc, a separate run).
+- `length`: the same run on 10k seeded tasks for each `--durations` (15 s and 120 s by
+  default): the history grows with the load, the checker's memory must not (peak RSS, and
+  what the history's audit allocated).
 - `ramp`: `checker run transitions --users U --duration 20s` for each U: ops/s, p95, failures,
   the checker's peak RSS and the most client connections the server had open at once
   (sampled every 0.2 s).
 
-    python benchmarks/scale_bench.py [--sections seed run ramp] [--tasks 100000 300000 1000000]
-                                     [--tenants 100] [--ramp 20 100 300 1000] [--db embedded]
-                                     [--repeat 2]
+    python benchmarks/scale_bench.py [--sections seed run length ramp]
+                                     [--tasks 100000 300000 1000000] [--tenants 100]
+                                     [--durations 15 120] [--ramp 20 100 300 1000]
+                                     [--db embedded] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -202,11 +206,11 @@ def best(repeat: int, fn: Any) -> float:
     return min(timed(fn) for _ in range(repeat))
 
 
-def measure_run(server: URL, tasks: int, tenants: int) -> RunFigures:
+def measure_run(server: URL, tasks: int, tenants: int, seconds: int = 15) -> RunFigures:
     with tempfile.TemporaryDirectory() as tmp:
         run = checker_run(server, Path(tmp), "concurrency", "--tenants", str(tenants),
-                          "--tasks-per-tenant", str(tasks // tenants), "--duration", "15s",
-                          "--keep", "--seed", "1")
+                          "--tasks-per-tenant", str(tasks // tenants), "--duration",
+                          f"{seconds}s", "--keep", "--seed", "1")
         if run.returncode != 0:
             raise SystemExit(f"the run failed: {run.summary['problems']}")
         name = run.summary["parameters"]["database"]
@@ -265,6 +269,21 @@ def print_runs(runs: list[RunFigures]) -> None:
               f", peak RSS {after.run.peak_rss_mb / before.run.peak_rss_mb:.2f}x")
 
 
+def print_lengths(runs: list[tuple[int, RunFigures]]) -> None:
+    print("runs of growing length (checker run concurrency, 10k seeded tasks)")
+    for seconds, fig in runs:
+        print(f"  {seconds:>4} s: {fig.run.summary['totals']['requests']:>9,} operations, "
+              f"history {fig.run.history_mb:6.1f} MB, peak RSS {fig.run.peak_rss_mb:.0f} MB, "
+              f"audit phase {fig.run.summary['phases']['audit']:.1f} s, history checks "
+              f"{fig.history_s:.2f} s, the history's audit allocated at most "
+              f"{fig.history_peak_mb:.1f} MB")
+    for (_, before), (_, after) in itertools.pairwise(runs):
+        ops = after.run.summary["totals"]["requests"] / before.run.summary["totals"]["requests"]
+        print(f"  growth: {ops:.1f}x the operations, peak RSS "
+              f"{after.run.peak_rss_mb / before.run.peak_rss_mb:.2f}x, history audit "
+              f"allocations {after.history_peak_mb / before.history_peak_mb:.2f}x")
+
+
 def print_ramp(ramp: list[tuple[int, Checker]]) -> None:
     print("user ramp (checker run transitions, 20 s)")
     for users, fig in ramp:
@@ -277,8 +296,9 @@ def print_ramp(ramp: list[tuple[int, Checker]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", nargs="+", default=["seed", "run", "ramp"],
-                        choices=["seed", "run", "ramp"])
+    parser.add_argument("--sections", nargs="+", default=["seed", "run", "length", "ramp"],
+                        choices=["seed", "run", "length", "ramp"])
+    parser.add_argument("--durations", type=int, nargs="+", default=[15, 120])
     parser.add_argument("--tasks", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--tenants", type=int, default=100)
     parser.add_argument("--ramp", type=int, nargs="+", default=[20, 100, 300, 1000])
@@ -290,6 +310,7 @@ def main() -> None:
     seeds: list[SeedFigures] = []
     runs: list[RunFigures] = []
     ramp: list[tuple[int, Checker]] = []
+    lengths: list[tuple[int, RunFigures]] = []
     with select_provider(args.db, args.dsn, options=options) as server:
         if "seed" in args.sections:
             janitor = DatabaseJanitor(server.url)
@@ -300,12 +321,17 @@ def main() -> None:
                 janitor.close()
         if "run" in args.sections:
             runs = [measure_run(server.url, n, args.tenants) for n in args.tasks]
+        if "length" in args.sections:
+            lengths = [(seconds, measure_run(server.url, 10_000, args.tenants, seconds))
+                       for seconds in args.durations]
         if "ramp" in args.sections:
             ramp = [(users, measure_ramp(server.url, users)) for users in args.ramp]
     if seeds:
         print_seeds(seeds)
     if runs:
         print_runs(runs)
+    if lengths:
+        print_lengths(lengths)
     if ramp:
         print_ramp(ramp)
 
