@@ -58,7 +58,6 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from sys import intern
 from types import TracebackType
 from typing import Any, Literal, TextIO, cast
 
@@ -168,13 +167,11 @@ class HistoryRecord:
         for name in ("tenant", "error"):
             if data.get(name) is not None and not isinstance(data[name], str):
                 raise ValueError(f"{name} must be a string or null")
-        tenant = data.get("tenant")
         return cls(
-            process=intern(data["process"]), tenant=intern(tenant) if tenant else tenant,
-            op=intern(data["op"]), args=_interned(data.get("args", {})),
-            start=float(data["start"]), end=float(data["end"]),
-            outcome=cast(Outcome, intern(data["outcome"])),
-            observed=_interned(data.get("observed", {})), error=data.get("error"),
+            process=data["process"], tenant=data.get("tenant"), op=data["op"],
+            args=data.get("args", {}), start=float(data["start"]), end=float(data["end"]),
+            outcome=cast(Outcome, data["outcome"]), observed=data.get("observed", {}),
+            error=data.get("error"),
         )
 
     def to_json(self) -> str:
@@ -188,28 +185,6 @@ class HistoryRecord:
         """`observed[key]` as a list of id strings (empty when absent)."""
         value = self.observed.get(key)
         return [str(v) for v in value] if isinstance(value, list) else []
-
-
-_INTERNED_LENGTH = 64
-
-
-def _interned(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of `values` whose short strings, and those of its lists, are interned.
-
-    The same ids recur in record after record (a task is created, read, listed, moved), and
-    the audit holds every record: one copy of each id instead of one per mention more than
-    halves the memory a history takes (2.0 to 0.9 KB a record of a
-    `checker run concurrency` history; `benchmarks/scale_bench.py` prints it).
-    """
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, str) and len(value) <= _INTERNED_LENGTH:
-            value = intern(value)
-        elif isinstance(value, list):
-            value = [intern(item) if isinstance(item, str) and len(item) <= _INTERNED_LENGTH
-                     else item for item in value]
-        out[intern(key)] = value
-    return out
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
