@@ -38,13 +38,13 @@ def upgrade(url: URL | str, revision: str = "head") -> None:
     statement), the database stays at the last revision that completed, its data untouched by
     the failed one, and MigrationError carries the reason.
     """
-    with _explained():
+    with explained():
         command.upgrade(alembic_config(url), _target(revision))
 
 
 def downgrade(url: URL | str, revision: str) -> None:
     """Migrate the database at `url` down to `revision` (`base` removes everything)."""
-    with _explained():
+    with explained():
         command.downgrade(alembic_config(url), _target(revision))
 
 
@@ -56,7 +56,7 @@ def _target(revision: str) -> str:
 
 
 @contextmanager
-def _explained(*, offline: bool = False) -> Iterator[None]:
+def explained(*, offline: bool = False) -> Iterator[None]:
     """Alembic's failures as checker errors: a revision Alembic cannot resolve (or, offline,
     any refusal: nothing ran) is bad usage; a migration that stopped is a MigrationError."""
     try:
@@ -76,7 +76,7 @@ def upgrade_sql(url: URL | str, revision: str = "head", start: str | None = None
     """The SQL an upgrade would run, for review (Alembic's offline mode); nothing is executed."""
     out = io.StringIO()
     target = f"{start}:{_target(revision)}" if start else _target(revision)
-    with _explained(offline=True):
+    with explained(offline=True):
         command.upgrade(alembic_config(url, stdout=out), target, sql=True)
     return out.getvalue()
 

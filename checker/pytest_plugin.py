@@ -13,6 +13,12 @@ Fixtures:
 - `pg_server`: the running `Server` (session).
 - `pg_janitor`: the `DatabaseJanitor` for that server (session).
 - `pg_template`: name of a database migrated to head, the template of every clone (session).
+  The schema is taskhub's unless the ini names the project's own Alembic configuration
+  (`checker_alembic_ini`; `checker_alembic_env` sets the variables its env.py reads;
+  `checker_extensions` are created first; `checker.project_schema` says how each usual
+  env.py is served). A `conftest.py` may implement `pytest_checker_prepare_template(config,
+  url)` (`checker.pytest_hooks`) to prepare the template before it is migrated, or override
+  `pg_template` altogether.
 - `db_url`: URL of a fresh database cloned from the template, dropped after the test.
 - `db_engine`: a SQLAlchemy engine on `db_url` as its owner (to arrange and inspect state
   behind the services' back), disposed after the test.
@@ -20,8 +26,9 @@ Fixtures:
 - `db`: the `taskhub.db.Database` the services take: pools of the runtime roles only.
 
 After the body of every test that uses a database (`db_url`, directly or through `db_engine`
-or any fixture built on them), the consistency audit (`checker.audit`) runs on that database
-and fails the test with its findings. Tests that corrupt a database on purpose opt out with
+or any fixture built on them) of taskhub's schema, the consistency audit (`checker.audit`)
+runs on that database and fails the test with its findings (another project's schema is not
+audited: the checks are taskhub's). Tests that corrupt a database on purpose opt out with
 `@pytest.mark.checker_no_audit` (every marker of the plugin starts with `checker_`);
 `--checker-no-audit` turns it off for a run. Current password hashes are held to the
 Argon2id minimum of `--checker-min-argon2` / CHECKER_MIN_ARGON2, by default the cheap
@@ -46,11 +53,19 @@ if TYPE_CHECKING:  # loading the plugin imports nothing of taskhub (nor the prov
     from checker.access import RuntimeAccess
     from checker.audit import AuditOptions
     from checker.janitor import DatabaseJanitor
-    from checker.provision import Server
+    from checker.project_schema import ProjectSchema
+    from checker.provision import Provider, Server
     from taskhub.db import Database
 
 NO_AUDIT = "checker_no_audit"
 MIN_ARGON2_ENV = "CHECKER_MIN_ARGON2"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register `pytest_checker_prepare_template` (`checker.pytest_hooks`)."""
+    from checker import pytest_hooks
+
+    pluginmanager.add_hookspecs(pytest_hooks)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +78,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="an existing server to create test databases on (or CHECKER_DSN)")
     group.addoption("--checker-no-audit", action="store_true", default=False,
                     help="do not audit each test's database after the test")
+    group.addoption("--checker-alembic-ini", default=None, metavar="PATH",
+                    help="the project's alembic.ini: migrate the test databases with its "
+                         "migrations instead of taskhub's (or ini checker_alembic_ini)")
     group.addoption("--checker-min-argon2", default=None, metavar="m=KIB,t=N,p=N",
                     help="weakest Argon2id cost the audit accepts (default: "
                          f"{MIN_ARGON2_ENV} or taskhub's test profile, m=1024,t=1,p=1)")
@@ -75,7 +93,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("checker_min_argon2", "weakest Argon2id cost the audit accepts (as "
                                         "--checker-min-argon2)", default="")
     parser.addini("checker_audit", "audit each test's database after the test (false: as "
-                                   "--checker-no-audit)", type="bool", default=True)
+                                   "--checker-no-audit; only taskhub's schema is audited)",
+                  type="bool", default=True)
+    parser.addini("checker_alembic_ini", "the project's alembic.ini, relative to this file: "
+                                         "its migrations make the test databases' schema "
+                                         "(default: taskhub's)", default="")
+    parser.addini("checker_alembic_env", "NAME=VALUE lines set while the project's "
+                                         "migrations run, VALUE naming {url}, {libpq_url}, "
+                                         "{host}, {port}, {user}, {password}, {database}",
+                  type="linelist", default=[])
+    parser.addini("checker_extensions", "extensions created on the template before "
+                                        "migrating (the embedded provider picks an "
+                                        "installation that has them)", type="args",
+                  default=[])
     parser.addini("checker_xdist_shared_server",
                   "under pytest-xdist, start one server (and migrate one template) in the "
                   "controller for every worker when the first worker comes up, instead of "
@@ -121,7 +151,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 def _audited_url(item: pytest.Item) -> URL | None:
     if item.config.getoption("--checker-no-audit") or not item.config.getini("checker_audit") \
-            or item.get_closest_marker(NO_AUDIT):
+            or item.get_closest_marker(NO_AUDIT) or not project_schema(item.config).is_taskhub:
         return None
     url = getattr(item, "funcargs", {}).get("db_url")
     if url is None:
@@ -162,25 +192,25 @@ class SharedServer:
         node.workerinput.update(self.shared)
 
     def _start(self) -> dict[str, str]:
-        from checker import migrate
         from checker.janitor import DatabaseJanitor
-        from checker.provision import select_provider
 
         try:
-            provider = select_provider(*_server_settings(self.config))
-            server = self.stack.enter_context(provider)
+            server = self.stack.enter_context(_provider(self.config))
             janitor = DatabaseJanitor(server.url)
             self.stack.callback(janitor.close)
             janitor.sweep_stale()
-            url = janitor.create(DatabaseJanitor.new_name("template"))
-            assert url.database is not None
-            self.stack.callback(janitor.drop, url.database)
-            migrate.upgrade(url)
         except CheckerError as exc:
             self.stack.close()
             pytest.exit(f"checker: no PostgreSQL for the tests: {exc}", returncode=3)
+        try:
+            template = build_template(self.config, janitor, server.provider)
+        except CheckerError as exc:
+            self.stack.close()
+            pytest.exit(f"checker: the template database could not be made: {exc}",
+                        returncode=3)
+        self.stack.callback(janitor.drop, template)
         return {SHARED_URL: server.url.render_as_string(hide_password=False),
-                SHARED_PROVIDER: server.provider, SHARED_TEMPLATE: url.database}
+                SHARED_PROVIDER: server.provider, SHARED_TEMPLATE: template}
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Drop the template, stop the server."""
@@ -196,6 +226,44 @@ def _server_settings(config: pytest.Config) -> tuple[str | None, str | None]:
     return kind, dsn
 
 
+def _provider(config: pytest.Config) -> Provider:
+    from checker.provision import select_provider
+
+    return select_provider(*_server_settings(config),
+                           extensions=project_schema(config).extensions)
+
+
+_SCHEMA = pytest.StashKey["ProjectSchema"]()
+
+
+def project_schema(config: pytest.Config) -> ProjectSchema:
+    """The schema the test databases get, from the settings (read once per session)."""
+    if _SCHEMA not in config.stash:
+        from checker.project_schema import ProjectSchema
+
+        base = config.inipath.parent if config.inipath else config.rootpath
+        config.stash[_SCHEMA] = ProjectSchema.of(
+            setting(config, "alembic_ini"), list(config.getini("checker_alembic_env")),
+            list(config.getini("checker_extensions")), base)
+    return config.stash[_SCHEMA]
+
+
+def build_template(config: pytest.Config, janitor: DatabaseJanitor, provider: str) -> str:
+    """A new database brought to the project's schema: its extensions, then
+    `pytest_checker_prepare_template`, then its migrations. Dropped again if any fails."""
+    url = janitor.create(janitor.new_name("template"))
+    assert url.database is not None
+    try:
+        schema = project_schema(config)
+        schema.create_extensions(url, provider)
+        config.hook.pytest_checker_prepare_template(config=config, url=url)
+        schema.migrate(url, provider)
+    except BaseException:
+        janitor.drop(url.database)
+        raise
+    return url.database
+
+
 def _shared(config: pytest.Config) -> dict[str, str] | None:
     """What the controller shared with this xdist worker (None: not a worker, or nothing)."""
     given = getattr(config, "workerinput", None)
@@ -208,14 +276,13 @@ def pg_server(request: pytest.FixtureRequest) -> Iterator[Server]:
     pytest-xdist: the controller's, shared by every worker)."""
     from sqlalchemy import make_url
 
-    from checker.provision import Server, select_provider
+    from checker.provision import Server
 
     if (shared := _shared(request.config)) is not None:
         yield Server(url=make_url(shared[SHARED_URL]), provider=shared[SHARED_PROVIDER])
         return
     try:
-        provider = select_provider(*_server_settings(request.config))
-        with provider as server:
+        with _provider(request.config) as server:
             yield server
     except CheckerError as exc:
         pytest.exit(f"checker: no PostgreSQL for the tests: {exc}", returncode=3)
@@ -233,21 +300,19 @@ def pg_janitor(pg_server: Server) -> Iterator[DatabaseJanitor]:
 
 
 @pytest.fixture(scope="session")
-def pg_template(request: pytest.FixtureRequest, pg_janitor: DatabaseJanitor) -> Iterator[str]:
-    """A database migrated to head once per session; every test database is a clone of it
-    (under pytest-xdist: the controller's, shared by every worker)."""
-    from checker import migrate
-
+def pg_template(request: pytest.FixtureRequest, pg_server: Server,
+                pg_janitor: DatabaseJanitor) -> Iterator[str]:
+    """A database migrated to head once per session (`build_template`); every test
+    database is a clone of it (under pytest-xdist: the controller's, shared by every
+    worker)."""
     if (shared := _shared(request.config)) is not None:
         yield shared[SHARED_TEMPLATE]
         return
-    url = pg_janitor.create(pg_janitor.new_name("template"))
-    assert url.database is not None
+    template = build_template(request.config, pg_janitor, pg_server.provider)
     try:
-        migrate.upgrade(url)
-        yield url.database
+        yield template
     finally:
-        pg_janitor.drop(url.database)
+        pg_janitor.drop(template)
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ def run_audit(url: str | URL, history: Iterable[HistoryRecord] | str | Path | No
     `history` is records or a JSONL file, streamed into temporary tables on the audit's
     connection (`history_tables`: the checker holds one record at a time); without one the
     checks that need it are skipped. A check that raises becomes status 'error' and the
-    others still run. Raises
-    UsageError for an unknown `only` or a bad history file, InfrastructureError when the
-    database cannot be reached or the connection cannot see every row (`PartialView`), and
+    others still run. Raises UsageError for an unknown `only` or a bad history file,
+    InfrastructureError when the database cannot be reached, the role may not create the
+    history's temporary tables, or the connection cannot see every row (`PartialView`), and
     `NotAtHead` for a database that is not a taskhub database at the head revision.
     """
     options = options or AuditOptions()
@@ -62,7 +62,7 @@ def run_audit(url: str | URL, history: Iterable[HistoryRecord] | str | Path | No
                      (options.work_mem, f"{int(options.lock_timeout * 1000)}ms"))
         preconditions.require_full_view(conn)
         preconditions.require_head(conn)
-        if records is not None:
+        if records is not None and any(check.needs_history for check in checks):
             history_tables.prepare(conn, options.clock_skew)
         ctx = AuditContext(conn, options, has_history=records is not None)
         results = tuple(_run_one(ctx, check) for check in checks)

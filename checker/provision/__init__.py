@@ -34,13 +34,15 @@ KINDS = (AUTO, *PROVIDERS)
 
 
 def select_provider(kind: str | None = None, dsn: str | None = None, *,
-                    keep: bool = False, options: dict[str, str] | None = None) -> Provider:
+                    keep: bool = False, options: dict[str, str] | None = None,
+                    extensions: tuple[str, ...] = ()) -> Provider:
     """The provider for `--db KIND` / CHECKER_DB and `--dsn` / CHECKER_DSN.
 
     `auto` means: the first registered provider (by `auto_rank`) usable here: the DSN when
     one is given, else a container when a Docker engine answers and the image is present or
     can be pulled, else the embedded server. `options`: server settings for a server the
-    checker starts (not for a DSN's).
+    checker starts (not for a DSN's). `extensions`: what the databases will need (the
+    embedded provider picks an installation that has them).
     """
     if kind is None and dsn is not None:
         # An explicit --dsn wins over CHECKER_DB from the environment.
@@ -55,7 +57,9 @@ def select_provider(kind: str | None = None, dsn: str | None = None, *,
         if (found := next(usable, None)) is None:
             raise UsageError("--db auto: no provider can be used here")
         kind = found
-    return PROVIDERS[kind].create(dsn=dsn, keep=keep, options=options)
+    provider = PROVIDERS[kind].create(dsn=dsn, keep=keep, options=options)
+    provider.extensions = extensions
+    return provider
 
 
 def providers_with(needs: frozenset[Capability]) -> list[str]:

@@ -150,6 +150,9 @@ class Provider(ABC):
     def __init__(self, *, keep: bool = False, options: dict[str, str] | None = None) -> None:
         self.keep = keep
         self.options = {**FAST_CLUSTER_OPTIONS, **(options or {})}
+        self.extensions: tuple[str, ...] = ()
+        """Extensions the databases will need: a provider that chooses its installation
+        picks one that has them (`select_provider(extensions=...)`)."""
 
     @classmethod
     def create(cls, *, dsn: str | None, keep: bool,

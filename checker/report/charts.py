@@ -16,6 +16,12 @@ def _text(x: float, y: float, label: str, anchor: str = "start", extra: str = ""
             f"{escape(label)}</text>")
 
 
+def _svg(width: int, height: int, label: str) -> str:
+    """The opening tag of a chart: its viewBox lets it shrink with the page, not be cut."""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{label}" class="chart">')
+
+
 def latency_chart(rows: Sequence[tuple[str, float, float, float]], width: int = 880) -> str:
     """Horizontal bars of p50/p95/p99 (ms, log scale) per operation."""
     if not rows:
@@ -30,8 +36,7 @@ def latency_chart(rows: Sequence[tuple[str, float, float, float]], width: int = 
     def x(ms: float) -> float:
         return left + (math.log10(max(ms, low)) - math.log10(low)) / span * (width - left - right)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="latency percentiles per operation" class="chart">']
+    parts = [_svg(width, height, "latency percentiles per operation")]
     for d in decades:
         ms = 10.0 ** d
         parts.append(f'<line x1="{x(ms):.1f}" y1="{top - 6}" x2="{x(ms):.1f}" '
@@ -76,8 +81,7 @@ def throughput_chart(series: Mapping[str, Sequence[float]], counts: Mapping[str,
         px = left + (i + 0.5) / max(seconds, 1) * plot_w
         return f"{px:.1f},{top + plot_h - v / peak * plot_h:.1f}"
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="operations per second over time" class="chart">']
+    parts = [_svg(width, height, "operations per second over time")]
     for tick in range(0, int(peak) + 1, max(1, int(step))):
         y = top + plot_h - tick / peak * plot_h
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '

@@ -4,8 +4,9 @@ and assertions about which checks failed."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -42,7 +43,8 @@ def seed(url: URL, population: Population = SMALL) -> None:
         populate(conn, population)
 
 
-def audit(url: URL, history: list[HistoryRecord] | None = None, only: str | None = None,
+def audit(url: URL, history: Iterable[HistoryRecord] | str | Path | None = None,
+          only: str | None = None,
           **options: Any) -> AuditResult:
     """Run the audit with the test Argon2id minimum (plus any option overrides)."""
     opts = AuditOptions(**{"min_argon2": TEST_MINIMUM, **options})

@@ -1,0 +1,1 @@
+"""Notes: authors write notes; an HTTP API over PostgreSQL."""
