@@ -118,7 +118,7 @@ class HistoryError(UsageError):
     """A history file that cannot be read or has a malformed record (names file and line)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class HistoryRecord:
     """One client operation. Treat `args` and `observed` as read-only."""
 

@@ -6,6 +6,8 @@ Import only after gevent's monkey-patching (it imports the Locust runner).
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,15 +21,15 @@ from checker.audit import AuditOptions, AuditResult, run_audit
 from checker.database import migrated_database
 from checker.faults.injector import Injector
 from checker.faults.spec import prepare_provider
-from checker.faults.summary import fault_problems, faults_section
-from checker.history import iter_history
+from checker.faults.summary import count_client_error, fault_problems, faults_section
+from checker.history import HistoryRecord, iter_history
 from checker.interrupts import INTERRUPTS, Interrupts
 from checker.load.result import LoadResult
 from checker.load.runner import run_load
 from checker.load.scenario import load as load_scenario
 from checker.profiles import argon2_params, audit_minimum
 from checker.provision import select_provider
-from checker.report.figures import figures
+from checker.report.figures import FigureCollector
 from checker.report.summary import FILES, RunSummary, Thresholds, build
 from checker.runconfig import RunConfig
 from taskhub.db import libpq_url
@@ -63,10 +65,18 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
             err.print("faults: " + "; ".join(f.describe() for f in config.faults))
         load = run_load(scenario, config, url, database.access, history, folder, injector,
                         interrupts)
-        # The history is streamed, never held: into the audit's temporary tables, then
-        # through the figures and the faults' tally.
-        audit = _audit(database.url, None if load.lost_worker else history, config,
+        # The history is read once and never held: each record goes to the figures, the
+        # clients' error tally and the audit's temporary tables as it is read.
+        tally = _Tally()
+        stream = tally.observe(iter_history(history))
+        audit = _audit(database.url, None if load.lost_worker else stream, config,
                        interrupts)
+        for _rest in stream:  # what the audit did not read (skipped, or none)
+            pass
+        if not tally.complete:  # an interrupt cut the stream: count it all again
+            tally = _Tally()
+            for _record in tally.observe(iter_history(history)):
+                pass
         version = _server_version(url)
         if keep:
             name = database.url.database
@@ -75,10 +85,10 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
             err.print(f"kept running: {url}\nstop it with: {hint}")
         interrupts.enter("cleanup")
     interrupts.enter("report")
-    figs = figures(iter_history(history))
+    figs = tally.figures.figures()
     faults = broken = None
     if injector is not None:
-        faults = faults_section(config.faults, injector.records, iter_history(history),
+        faults = faults_section(config.faults, injector.records, tally.errors,
                                 load.started)
         broken = fault_problems(faults)
     summary = build(config, _parameters(config, load, provider.name,
@@ -89,7 +99,24 @@ def execute(config: RunConfig, *, db: str | None, dsn: str | None, keep: bool,
     return folder, summary
 
 
-def _audit(url: URL, history: Path | None, config: RunConfig,
+class _Tally:
+    """What the report takes from the history, counted as the audit streams it."""
+
+    def __init__(self) -> None:
+        self.figures = FigureCollector()
+        self.errors: Counter[str] = Counter()
+        self.complete = False
+
+    def observe(self, records: Iterator[HistoryRecord]) -> Iterator[HistoryRecord]:
+        """`records`, each counted as it goes by; `complete` once the last has."""
+        for record in records:
+            self.figures.add(record)
+            count_client_error(self.errors, record)
+            yield record
+        self.complete = True
+
+
+def _audit(url: URL, history: Iterator[HistoryRecord] | None, config: RunConfig,
            interrupts: Interrupts) -> AuditResult | None:
     """The run's audit; None when a second interrupt skipped it (or cut it short).
 

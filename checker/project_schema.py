@@ -121,8 +121,8 @@ class ProjectSchema:
                 tables = connection.exec_driver_sql(
                     "SELECT count(*) FROM pg_class c JOIN pg_namespace n "
                     "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
-                    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-                    "AND n.nspname NOT LIKE 'pg\\_%'").scalar()
+                    "AND n.nspname <> 'information_schema' "
+                    "AND n.nspname !~ '^pg_'").scalar()
         finally:
             engine.dispose()
         if not tables:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 @pytest.hookspec
 def pytest_checker_prepare_template(config: pytest.Config, url: URL) -> None:
     """Prepare the template database at `url` (its owner's URL) before it is migrated: run
-    SQL, set database settings, create what the migrations take for granted. Called once per
-    session (under pytest-xdist with a shared server: once, in the controller), after the
-    `checker_extensions` are created; every test database is a clone of the result."""
+    SQL, create what the migrations take for granted (schemas, functions, extensions).
+    Called once per session (under pytest-xdist with a shared server: once, in the
+    controller), after the `checker_extensions` are created; every test database is a clone
+    of the result (objects are cloned; `ALTER DATABASE ... SET` settings are not)."""

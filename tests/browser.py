@@ -8,6 +8,7 @@ CHECKER_REQUIRE_BROWSER=1 (CI sets it) makes its absence a failure.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -70,11 +71,14 @@ class Browser:
         self._profile = tempfile.TemporaryDirectory(prefix="checker-chromium-")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-        # The protocol reads fd 3 and writes fd 4 in the browser: the shell puts them there.
+        # Above 4, so that putting them on 3 and 4 cannot close one of them.
+        to_browser_r, from_browser_w = (_above_four(to_browser_r), _above_four(from_browser_w))
+        # The protocol reads fd 3 and writes fd 4 in the browser: bash puts them there (sh
+        # takes one-digit descriptors only).
         remap = (f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w} '
                  f'{to_browser_r}<&- {from_browser_w}>&-')
         self.process = subprocess.Popen(
-            ["sh", "-c", remap, "sh", binary, "--headless", "--no-sandbox", "--disable-gpu",
+            ["bash", "-c", remap, "bash", binary, "--headless", "--no-sandbox", "--disable-gpu",
              "--hide-scrollbars", "--remote-debugging-pipe", "--no-first-run",
              "--no-default-browser-check", f"--user-data-dir={self._profile.name}",
              "about:blank"],
@@ -142,6 +146,13 @@ class Browser:
         os.close(self._to_browser)
         os.close(self._from_browser)
         self._profile.cleanup()
+
+
+def _above_four(fd: int) -> int:
+    """`fd` moved to a descriptor number above 4 (the old one closed)."""
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return moved
 
 
 @contextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
 from checker.faults.injector import FaultRecord
@@ -22,13 +21,19 @@ def error_kind(record: HistoryRecord) -> str:
     return f"{record.outcome} {match.group(0) if match else 'refused'}"
 
 
+def count_client_error(errors: Counter[str], record: HistoryRecord) -> None:
+    """Count a record in `errors` (by `error_kind`) if it is a client's that did not
+    succeed."""
+    if record.outcome != "ok" and record.process != "seed":
+        errors[error_kind(record)] += 1
+
+
 def faults_section(faults: tuple[Fault, ...], records: list[FaultRecord],
-                   history: Iterable[HistoryRecord], started: float) -> dict[str, Any]:
+                   errors: Counter[str], started: float) -> dict[str, Any]:
     """What was injected, how fast the server answered again, what the clients saw
-    (each event's `at_s`: seconds since the load started)."""
+    (`errors`: `count_client_error` over the history; each event's `at_s`: seconds since
+    the load started)."""
     recoveries = [r.recovery_s for r in records if r.recovery_s is not None]
-    errors = Counter(error_kind(h) for h in history
-                     if h.outcome != "ok" and h.process != "seed")
     return {
         "spec": ";".join(f.describe() for f in faults),
         "injected": len(records),

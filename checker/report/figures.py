@@ -78,37 +78,53 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[rank - 1]
 
 
-def figures(records: Iterable[HistoryRecord]) -> Figures:
-    """Figures of the load records (not the seed's, not the run.start header), read in one
-    pass: what is kept of each is its latency and end (16 bytes), for exact percentiles."""
-    latencies: dict[str, array[float]] = {}
-    ends: dict[str, array[float]] = {}
-    outcomes: dict[str, Counter[str]] = defaultdict(Counter)
-    refused: Counter[str] = Counter()
-    start, last = math.inf, -math.inf
-    for r in records:
+class FigureCollector:
+    """Figures built one record at a time (`add`), so they can be taken in the same pass
+    that streams the history into the audit. Of each load record it keeps its latency and
+    end (16 bytes), for exact percentiles."""
+
+    def __init__(self) -> None:
+        self._latencies: dict[str, array[float]] = {}
+        self._ends: dict[str, array[float]] = {}
+        self._outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+        self._refused: Counter[str] = Counter()
+        self._start, self._last = math.inf, -math.inf
+
+    def add(self, r: HistoryRecord) -> None:
+        """Count a record (the seed's and the run.start header are not the load's)."""
         if r.op == RUN_START or r.process == SEED_PROCESS:
-            continue
-        if r.op not in latencies:
-            latencies[r.op], ends[r.op] = array("d"), array("d")
-        latencies[r.op].append((r.end - r.start) * 1000)
-        ends[r.op].append(r.end)
-        outcomes[r.op][r.outcome] += 1
-        refused[r.op] += expected_refusal(r)
-        start, last = min(start, r.start), max(last, r.end)
-    if not latencies:
-        return Figures((), 0.0, 0)
-    span = last - start
-    seconds = int(span) + 1
-    timeline: dict[str, list[int]] = {}
-    for op, op_ends in ends.items():
-        line = timeline[op] = [0] * seconds
-        for end in op_ends:
-            line[min(int(end - start), seconds - 1)] += 1
-    ops = []
-    for op in sorted(latencies):
-        values = sorted(latencies[op])
-        ops.append(OpFigures(op, len(values), dict(outcomes[op]), refused[op],
-                             percentile(values, 0.5), percentile(values, 0.95),
-                             percentile(values, 0.99), values[-1]))
-    return Figures(tuple(ops), start, seconds, timeline, span)
+            return
+        if r.op not in self._latencies:
+            self._latencies[r.op], self._ends[r.op] = array("d"), array("d")
+        self._latencies[r.op].append((r.end - r.start) * 1000)
+        self._ends[r.op].append(r.end)
+        self._outcomes[r.op][r.outcome] += 1
+        self._refused[r.op] += expected_refusal(r)
+        self._start, self._last = min(self._start, r.start), max(self._last, r.end)
+
+    def figures(self) -> Figures:
+        """The figures of every record added."""
+        if not self._latencies:
+            return Figures((), 0.0, 0)
+        span = self._last - self._start
+        seconds = int(span) + 1
+        timeline: dict[str, list[int]] = {}
+        for op, ends in self._ends.items():
+            line = timeline[op] = [0] * seconds
+            for end in ends:
+                line[min(int(end - self._start), seconds - 1)] += 1
+        ops = []
+        for op in sorted(self._latencies):
+            values = sorted(self._latencies[op])
+            ops.append(OpFigures(op, len(values), dict(self._outcomes[op]), self._refused[op],
+                                 percentile(values, 0.5), percentile(values, 0.95),
+                                 percentile(values, 0.99), values[-1]))
+        return Figures(tuple(ops), self._start, seconds, timeline, span)
+
+
+def figures(records: Iterable[HistoryRecord]) -> Figures:
+    """Figures of the load records (not the seed's, not the run.start header)."""
+    collector = FigureCollector()
+    for record in records:
+        collector.add(record)
+    return collector.figures()

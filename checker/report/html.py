@@ -20,6 +20,7 @@ th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
 td.n{text-align:right;font-variant-numeric:tabular-nums} th{background:#f4f4f4}
 pre{margin:0;white-space:pre-wrap;font-size:11px;max-width:520px}
 .note{font-size:12px;color:#555;max-width:880px} svg.chart{max-width:100%;height:auto}
+.scroll{overflow-x:auto;max-width:100%} td{overflow-wrap:anywhere}
 """
 
 
@@ -29,7 +30,9 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None =
     body = "".join("<tr>" + "".join(
         f'<td class="n">{cell}</td>' if i in numeric else f"<td>{cell}</td>"
         for i, cell in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # In a box of its own that scrolls sideways on a narrow window, not the whole page.
+    return (f'<div class="scroll" data-scrolls><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
 
 
 SECONDS = frozenset({"duration", "stop_timeout", "duration_s"})

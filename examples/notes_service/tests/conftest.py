@@ -13,10 +13,11 @@ from notes_service.app import create_app
 
 
 def pytest_checker_prepare_template(config: pytest.Config, url: URL) -> None:
-    """Before the migrations run once for the session: what production's database has too."""
+    """Once, before the migrations run: what production's database has before them (here a
+    schema the operators' reports live in; every test database is a copy of the result)."""
     with psycopg.connect(url.render_as_string(hide_password=False).replace(
             "postgresql+psycopg", "postgresql"), autocommit=True) as conn:
-        conn.execute(f'ALTER DATABASE "{url.database}" SET timezone TO \'UTC\'')
+        conn.execute("CREATE SCHEMA reporting")
 
 
 @pytest.fixture
