@@ -195,7 +195,7 @@ class SharedServer:
         from checker.janitor import DatabaseJanitor
 
         try:
-            server = self.stack.enter_context(_provider(self.config))
+            server = self.stack.enter_context(provider_for(self.config))
             janitor = DatabaseJanitor(server.url)
             self.stack.callback(janitor.close)
             janitor.sweep_stale()
@@ -226,7 +226,8 @@ def _server_settings(config: pytest.Config) -> tuple[str | None, str | None]:
     return kind, dsn
 
 
-def _provider(config: pytest.Config) -> Provider:
+def provider_for(config: pytest.Config) -> Provider:
+    """A provider as the session's settings ask for one (not started)."""
     from checker.provision import select_provider
 
     return select_provider(*_server_settings(config),
@@ -282,7 +283,7 @@ def pg_server(request: pytest.FixtureRequest) -> Iterator[Server]:
         yield Server(url=make_url(shared[SHARED_URL]), provider=shared[SHARED_PROVIDER])
         return
     try:
-        with _provider(request.config) as server:
+        with provider_for(request.config) as server:
             yield server
     except CheckerError as exc:
         pytest.exit(f"checker: no PostgreSQL for the tests: {exc}", returncode=3)

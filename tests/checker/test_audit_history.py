@@ -144,11 +144,3 @@ def test_an_id_is_canonical_exactly_when_uuid_says_so(value: str) -> None:
     except HistoryError:
         accepted = False
     assert accepted is _canonical_by_uuid(value)
-
-
-def test_an_id_read_from_many_records_is_held_once() -> None:
-    """The audit holds every record: an id mentioned by each is one string, not one a mention
-    (a history's memory would otherwise grow with every list of ids a client saw)."""
-    first, second = parse_history([line(), line(process="p2")])
-    assert first.args["task_id"] is second.args["task_id"] is second.observed["task_ids"][0]
-    assert first.tenant is second.tenant

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import URL
 
 from tests.checker.audit_support import assert_fails_only, audit, owner, sampled, seed
+from tests.conftest import PrivateServer
 
 pytestmark = pytest.mark.checker_no_audit  # every test here damages its database on purpose
 
@@ -88,9 +89,12 @@ def test_app_role_owns_a_table(db_url: URL) -> None:
     assert ("table task_events", "DELETE") in {(row["object"], row["privilege"]) for row in drift}
 
 
-def test_worker_role_with_bypassrls(db_url: URL) -> None:
+def test_worker_role_with_bypassrls(private_db_url: URL) -> None:
+    """On a server of its own: the group role is cluster-wide, and the other tests'
+    databases must never see it changed, not even for the length of this audit."""
+    db_url = private_db_url
     seed(db_url)
-    try:  # roles are cluster-wide: restore before any other test's database is audited
+    try:
         with owner(db_url) as conn:
             conn.execute("ALTER ROLE taskhub_worker BYPASSRLS")
         result = audit(db_url)
@@ -232,26 +236,37 @@ def test_an_empowered_login_role(db_url: URL, db_access: object) -> None:
 
 
 @pytest.mark.parametrize("parent", ["scratch", "pg_read_all_data"])
-def test_the_group_role_belongs_to_another_role(db_url: URL, scratch_role: Callable[..., str],
-                                                 parent: str) -> None:
-    """Whatever the other role is (a predefined one reads every table, RLS or not)."""
+def test_the_group_role_belongs_to_another_role(private_db_url: URL, parent: str) -> None:
+    """Whatever the other role is (a predefined one reads every table, RLS or not). On a
+    server of its own: the group role is cluster-wide."""
+    db_url = private_db_url
     seed(db_url)
-    patron = scratch_role("NOLOGIN") if parent == "scratch" else parent
+    patron = f"checker_test_{uuid.uuid4().hex[:12]}" if parent == "scratch" else parent
     try:
         with owner(db_url) as conn:
+            if parent == "scratch":
+                conn.execute(f"CREATE ROLE {patron} NOLOGIN")
             conn.execute(f"GRANT {patron} TO taskhub_worker")
         result = audit(db_url, only="schema")
-    finally:  # the group role is cluster-wide: other tests' databases must not see this
+    finally:
         with owner(db_url) as conn:
             conn.execute(f"REVOKE {patron} FROM taskhub_worker")
+            if parent == "scratch":
+                conn.execute(f"DROP ROLE {patron}")
     assert_fails_only(result, "schema.role_memberships")
     assert result.get("schema.role_memberships").samples == [
         {"group": "taskhub_worker", "member": patron, "kind": "group belongs to",
          "problem": f"member of {patron}"}]
 
 
-def test_a_login_role_that_reaches_the_owner(db_url: URL, db_access: object) -> None:
-    """Through the owner's own unconditional policy it would see every tenant's rows."""
+def test_a_login_role_that_reaches_the_owner(private_db_url: URL,
+                                             private_janitor: PrivateServer) -> None:
+    """Through the owner's own unconditional policy it would see every tenant's rows. On a
+    server of its own: a member of the owner (the superuser who owns every database) may
+    connect to every database, so every other test's audit would see it."""
+    db_url = private_db_url
+    assert db_url.database is not None
+    private_janitor.janitor.runtime_access(db_url.database)
     seed(db_url)
     login = f"{db_url.database}_app"
     with owner(db_url) as conn:

@@ -12,10 +12,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class Base(DeclarativeBase):
-    pass
+    """The service's tables."""
 
 
 class Author(Base):
+    """Someone who writes notes; their email is unique whatever its case."""
+
     __tablename__ = "authors"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True,
@@ -25,6 +27,8 @@ class Author(Base):
 
 
 class Note(Base):
+    """A note, found by the trigram similarity of its title."""
+
     __tablename__ = "notes"
     __table_args__ = (Index("notes_title_trgm", "title", postgresql_using="gin",
                             postgresql_ops={"title": "gin_trgm_ops"}),)
