@@ -36,6 +36,42 @@ def test_the_example_suite_passes_on_its_own_schema(tmp_path: Path, workers: lis
     assert "6 passed" in done.stdout
 
 
+# The other usual ways an env.py finds its database, each with no variable set for it.
+ENV_PY = {
+    "url from the ini": """
+from alembic import context
+from sqlalchemy import create_engine, pool
+from notes_service.models import Base
+
+engine = create_engine(context.config.get_main_option("sqlalchemy.url"),
+                       poolclass=pool.NullPool)
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=Base.metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+""",
+    "connection from the caller": """
+from alembic import context
+from notes_service.models import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata)
+with context.begin_transaction():
+    context.run_migrations()
+""",
+}
+
+
+@pytest.mark.parametrize("pattern", list(ENV_PY))
+def test_the_usual_env_py_patterns_are_served(tmp_path: Path, pattern: str) -> None:
+    project = tmp_path / "notes_service"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "migrations" / "env.py").write_text(ENV_PY[pattern])
+    done = run_example(tmp_path, "-o", "checker_alembic_env=")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "6 passed" in done.stdout
+
+
 def test_an_extension_no_installation_has_is_named_with_the_provider(tmp_path: Path) -> None:
     done = run_example(tmp_path, "-o", "checker_extensions=citext no_such_extension", "-x")
     output = done.stdout + done.stderr
