@@ -129,3 +129,48 @@ def started(*args: str) -> Iterator[Started]:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@dataclass
+class Exploring:
+    """A `checker explore` session: its process and its web UI's address."""
+
+    proc: subprocess.Popen[str]
+    base: str
+    page: str
+    """The UI's first page, as served."""
+
+    def finish(self, timeout: float = 120) -> tuple[str, str]:
+        """Wait for the session to end (its `--duration`); its stdout and stderr."""
+        return self.proc.communicate(timeout=timeout)
+
+
+@contextmanager
+def exploring(server: Server, reports: Path, *extra: str) -> Iterator[Exploring]:
+    """`checker explore transitions` on `server` with `extra`, once its web UI answers
+    (killed afterwards if still running)."""
+    import urllib.request
+
+    from checker.provision.base import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [*CHECKER, "explore", "transitions", "--dsn", libpq_url(server.url), "--web-port",
+         str(port), "--argon2", "test", "--seed", "3", "--report-dir", str(reports), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        base = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(base, timeout=2) as answer:
+                    page = answer.read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "no web UI"
+                time.sleep(0.2)
+        yield Exploring(proc, base, page)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -5,19 +5,15 @@ every chart with every operation, nothing cut off or sticking out)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from checker.provision import Server
-from checker.provision.base import free_port
 from checker.report.html import family
 from taskhub.db import libpq_url
 from tests.browser import OVERFLOW, browser
-from tests.checker.run_support import CHECKER
+from tests.checker.run_support import CHECKER, exploring
 
 REPORT = """(() => {
     const charts = [...document.querySelectorAll('svg.chart')].map(svg => {
@@ -68,23 +64,8 @@ def test_the_report_reads_at_a_glance_in_a_browser(pg_server: Server, tmp_path: 
 
 def test_the_explore_form_offers_the_sessions_settings_and_starts_it(pg_server: Server,
                                                                      tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*CHECKER, "explore", "transitions", "--dsn", libpq_url(pg_server.url), "--duration",
-         "6s", "--web-port", str(port), "--argon2", "test", "--seed", "3", "--report-dir",
-         str(tmp_path), "-u", "7", "-r", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=os.environ.copy())
-    try:
-        base = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(base, timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "no web UI"
-                time.sleep(0.2)
-        with browser() as chromium, chromium.page(base, width=1280) as page:
+    with exploring(pg_server, tmp_path, "--duration", "6s", "-u", "7", "-r", "3") as session:
+        with browser() as chromium, chromium.page(session.base, width=1280) as page:
             form = page.wait_for("""(() => {
                 const field = name => document.querySelector(`input[name="${name}"]`);
                 return field('userCount') && {users: field('userCount').value,
@@ -94,12 +75,8 @@ def test_the_explore_form_offers_the_sessions_settings_and_starts_it(pg_server: 
             assert page.evaluate(OVERFLOW)["page_scrolls"] is False
             page.evaluate("document.querySelector('form button[type=submit]').click()")
             page.wait_for("document.body.innerText.includes('RUNNING')")
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+        out, err = session.finish()
+    assert session.proc.returncode == 0, out[-3000:] + err[-3000:]
     [folder] = tmp_path.iterdir()
     summary = json.loads((folder / "summary.json").read_text())
     assert (summary["parameters"]["users"], summary["parameters"]["spawn_rate"]) == (7, 3.0)

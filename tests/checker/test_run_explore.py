@@ -4,10 +4,8 @@ the database is audited and reported like a run."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -15,43 +13,24 @@ from pathlib import Path
 from checker.provision import Server
 from checker.provision.base import free_port
 from taskhub.db import libpq_url
-from tests.checker.run_support import CHECKER
+from tests.checker.run_support import CHECKER, exploring
 
 
 def test_explore_serves_the_web_ui_and_audits_what_it_ran(pg_server: Server,
                                                           tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*CHECKER, "explore", "transitions", "--dsn", libpq_url(pg_server.url), "--duration",
-         "8s", "--web-port", str(port), "--argon2", "test", "--seed", "3", "--report-dir",
-         str(tmp_path), "-u", "7", "-r", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy())
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/", timeout=2) as page:  # noqa: S310
-                    assert page.status == 200
-                    html = page.read().decode()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "no web UI"
-                time.sleep(0.2)
+    with exploring(pg_server, tmp_path, "--duration", "8s", "-u", "7", "-r", "3") as session:
         # The form offers the session's users, spawn rate and duration as its defaults.
-        defaults = json.loads(re.search(r"templateArgs = (\{.*?\})\s*$", html, re.M)[1])
+        defaults = json.loads(re.search(r"templateArgs = (\{.*?\})\s*$", session.page,
+                                        re.M)[1])
         assert (defaults["num_users"], defaults["spawn_rate"], defaults["run_time"]) == (
             7, 3.0, 8)
         form = urllib.parse.urlencode({"user_count": 4, "spawn_rate": 2,
                                        "host": "taskhub"}).encode()
-        with urllib.request.urlopen(base + "/swarm", data=form, timeout=10) as swarm:  # noqa: S310
+        with urllib.request.urlopen(session.base + "swarm", data=form,  # noqa: S310
+                                    timeout=10) as swarm:
             assert json.loads(swarm.read())["success"]
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        out, err = session.finish()
+        proc = session.proc
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
     [folder] = tmp_path.iterdir()
     summary = json.loads((folder / "summary.json").read_text())
