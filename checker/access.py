@@ -13,6 +13,7 @@ SCRAM-SHA-256 verifiers (the server's log never sees them) and never printed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -120,12 +121,15 @@ def confine_database(admin: psycopg.Connection[Any], database: str) -> None:
 def drop_roles(admin: psycopg.Connection[Any], database: str) -> None:
     """Drop both login roles of `database`, whether the database is gone or still there (its
     CONNECT grants go first: DROP OWNED revokes privileges on shared objects such as
-    databases; the roles own nothing)."""
+    databases; the roles own nothing). `admin` is in autocommit. A role that goes meanwhile
+    is not an error: once the database is dropped, another process's sweep of orphaned roles
+    (`orphaned_roles`) may drop them first."""
     for suffix in SUFFIXES:
         name = role_name(database, suffix)
         if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
-            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+            with contextlib.suppress(psycopg.errors.UndefinedObject):
+                admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 def orphaned_roles(admin: psycopg.Connection[Any], prefix: str) -> list[str]:
