@@ -51,7 +51,7 @@ def create(conninfo: str, names: Iterable[str], provider: str) -> None:
             raise InfrastructureError(missing_message(missing, provider))
         for name in wanted:
             try:
-                conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(
+                conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} CASCADE").format(
                     sql.Identifier(name)))
             except psycopg.Error as exc:
                 raise InfrastructureError(

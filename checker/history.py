@@ -85,8 +85,8 @@ _ARGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "task.transition": (("task_id",), ("from_status", "to_status")),
 }
 _ID_LISTS = ("task_ids", "owner_ids")
-_OPTIONAL_IDS = {"logout": "session_id", "password.change": "user_id",
-                 "password.temporary": "user_id"}
+_OPTIONAL_IDS = {"logout": ("session_id", "user_id"), "password.change": ("user_id",),
+                 "password.temporary": ("user_id",), "user.delete": ("user_id",)}
 WRITABLE_FIELDS = frozenset({"title", "payload"})
 """The task fields whose writes a history records (`args.wrote`)."""
 WRONG_PASSWORD = "wrong"  # noqa: S105 - a label, not a password
@@ -224,10 +224,9 @@ def _problem(record: HistoryRecord) -> str | None:
     if record.op == "task.create" and record.outcome == "ok" and not _is_uuid(
             record.observed.get("task_id")):
         return "an ok task.create needs observed.task_id (a UUID)"
-    optional_id = _OPTIONAL_IDS.get(record.op)
-    if optional_id and record.args.get(optional_id) is not None and not _is_uuid(
-            record.args[optional_id]):
-        return f"{record.op}: args.{optional_id} must be a UUID"
+    for optional_id in _OPTIONAL_IDS.get(record.op, ()):
+        if record.args.get(optional_id) is not None and not _is_uuid(record.args[optional_id]):
+            return f"{record.op}: args.{optional_id} must be a UUID"
     wrote = record.args.get("wrote")
     if wrote is not None and not (isinstance(wrote, dict) and set(wrote) <= WRITABLE_FIELDS
                                   and all(isinstance(v, str) for v in wrote.values())):
@@ -271,6 +270,11 @@ def parse_history(lines: Iterable[str], source: str = "<history>") -> list[Histo
     return list(iter_records(lines, source))
 
 
+def _not_json(name: str) -> Any:
+    """Python's json reads NaN and Infinity; JSON (and PostgreSQL's jsonb) has neither."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def iter_records(lines: Iterable[str], source: str = "<history>") -> Iterator[HistoryRecord]:
     """`parse_history` one record at a time: memory stays flat in the number of records."""
     seeded = 0
@@ -280,7 +284,7 @@ def iter_records(lines: Iterable[str], source: str = "<history>") -> Iterator[Hi
         try:
             if len(line) > MAX_LINE_BYTES:
                 raise ValueError(f"line longer than {MAX_LINE_BYTES} characters")
-            data = json.loads(line)
+            data = json.loads(line, parse_constant=_not_json)
             if not isinstance(data, dict):
                 raise ValueError("a record must be a JSON object")
             record = HistoryRecord.from_json(data)

@@ -8,8 +8,8 @@ A project's `env.py` finds the database in one of the usual ways, and each is se
 - environment variables it reads (`os.environ["DATABASE_URL"]`, or the parts of one): set,
   for the length of the upgrade, from `env` (`NAME={url}` lines).
 Alembic runs from the ini's folder, as `alembic upgrade head` run there would. Afterwards the
-template must hold a table: an `env.py` that migrated some other database is reported, not
-trusted.
+template must hold more tables than before (Alembic's version table at least): an `env.py`
+that migrated some other database is reported, not trusted.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ class ProjectSchema:
         config.attributes["url"] = url
         engine = create_engine(url, poolclass=pool.NullPool)
         try:
+            before = _tables(engine)
             with explained(), contextlib.chdir(self.alembic_ini.parent), \
                     _environment({name: _render(value, url) for name, value in self.env}), \
                     engine.connect() as connection:
@@ -117,19 +118,23 @@ class ProjectSchema:
                     raise MigrationError(f"the migrations of {self.alembic_ini} failed: "
                                          f"{type(exc).__name__}: {first_line(exc)}") from exc
                 connection.commit()
-            with engine.connect() as connection:
-                tables = connection.exec_driver_sql(
-                    "SELECT count(*) FROM pg_class c JOIN pg_namespace n "
-                    "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
-                    "AND n.nspname <> 'information_schema' "
-                    "AND n.nspname !~ '^pg_'").scalar()
+            after = _tables(engine)
         finally:
             engine.dispose()
-        if not tables:
+        if after <= before:  # Alembic's own version table, at least, had to appear
             raise MigrationError(
-                f"the migrations of {self.alembic_ini} left the database they were given "
-                "empty: their env.py must take its database from sqlalchemy.url, "
+                f"the migrations of {self.alembic_ini} created nothing in the database they "
+                "were given: their env.py must take its database from sqlalchemy.url, "
                 "config.attributes['connection'] or a variable set by checker_alembic_env")
+
+
+def _tables(engine: Any) -> int:
+    """How many tables the database has outside the catalogs."""
+    with engine.connect() as connection:
+        return int(connection.exec_driver_sql(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' "
+            "AND n.nspname !~ '^pg_'").scalar() or 0)
 
 
 def _render(template: str, url: URL) -> str:

@@ -242,7 +242,10 @@ def project_schema(config: pytest.Config) -> ProjectSchema:
     if _SCHEMA not in config.stash:
         from checker.project_schema import ProjectSchema
 
-        base = config.inipath.parent if config.inipath else config.rootpath
+        # A path on the command line is the caller's (its directory); in the ini, the ini's.
+        flag = config.getoption("--checker-alembic-ini")
+        base = config.invocation_params.dir if flag else \
+            config.inipath.parent if config.inipath else config.rootpath
         config.stash[_SCHEMA] = ProjectSchema.of(
             setting(config, "alembic_ini"), list(config.getini("checker_alembic_env")),
             list(config.getini("checker_extensions")), base)

@@ -26,6 +26,7 @@ from checker.history import (
     RUN_START,
     SEEDED_TASK_ID_SQL,
     TASK_SEED,
+    HistoryError,
     HistoryRecord,
     _is_uuid,
 )
@@ -160,9 +161,15 @@ def load(conn: Connection, records: Iterable[HistoryRecord]) -> int:
         with conn.cursor() as cur, cur.copy(
                 f"COPY pg_temp.audit_records ({', '.join(_NAMES)}) FROM STDIN") as copy:
             for count, record in enumerate(records, start=1):
-                copy.write_row(row(count, record))
-    except BaseException:
+                try:
+                    copy.write_row(row(count, record))
+                except (psycopg.DataError, UnicodeEncodeError) as exc:  # a NUL, a surrogate
+                    raise HistoryError(f"history record {count} ({record.op}) cannot be "
+                                       f"audited: {first_line(exc)}") from None
+    except BaseException as exc:
         conn.rollback()  # the tables go with the transaction that created them
+        if isinstance(exc, psycopg.DataError):
+            raise HistoryError(f"the history cannot be audited: {first_line(exc)}") from None
         raise
     for statement in _DERIVED:
         conn.execute(statement)
@@ -196,9 +203,10 @@ def prepare(conn: Connection, skew: float) -> None:
             SELECT r.seq, r.tenant, {seeded} AS id
             FROM pg_temp.audit_records r, generate_series(0, r.seed_count - 1) AS n
             WHERE r.op = '{TASK_SEED}')
-        SELECT row_number() OVER (ORDER BY t.created_at, t.id), s.seq, s.id, t.id, t.user_id,
+        SELECT row_number() OVER (ORDER BY t.created_at, t.id, s.seq, s.id), s.seq, s.id,
+               t.id, t.user_id,
                t.created_at
-        FROM s FULL JOIN tasks t ON t.id = s.id
+        FROM s FULL JOIN public.tasks t ON t.id = s.id
         WHERE CASE WHEN s.id IS NULL
                    THEN %(scoped)s AND (%(complete)s
                                         OR t.created_at >= to_timestamp(%(since)s))
@@ -235,7 +243,7 @@ def row(seq: int, r: HistoryRecord) -> tuple[Any, ...]:
         _normal_email(args.get("email")) if op == "user.register" else None,
         _label(args.get("password_id")) if op == "login" else None,
         installs, installs_user,
-        observed.get("password_id") or None if op == "password.temporary" else None,
+        _label(observed.get("password_id")) if op == "password.temporary" else None,
         isinstance(wrote, dict),
         args.get("from_status") if op == "task.transition" else None,
         args.get("to_status") if op == "task.transition" else None,

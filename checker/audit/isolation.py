@@ -137,7 +137,7 @@ def observed_rows_owned(ctx: AuditContext) -> Finding:
                {_DESCRIBE} || jsonb_build_object('task_id', w.task, 'owner', w.owner)
         FROM (SELECT s.seq, s.pos, s.task,
                      coalesce(t.user_id, {creator_sql('s.task')}) AS owner
-              FROM pg_temp.audit_seen s LEFT JOIN tasks t ON t.id = s.task) AS w
+              FROM pg_temp.audit_seen s LEFT JOIN public.tasks t ON t.id = s.task) AS w
              JOIN {RECORDS} r ON r.seq = w.seq""")
     records = ctx.rows(f"""
         SELECT count(*) AS n FROM {RECORDS}

@@ -47,13 +47,14 @@ def explained_sql(task: str, owner: str) -> str:
 
 def creator_sql(task: str) -> str:
     """SQL: the tenant that created the task `task` by the history's account: its last
-    task.create's (NULL for a worker's), else that of the task.seed record claiming it (known
-    for the claimed tasks that are gone, the only ones asked about)."""
-    return (f"coalesce((SELECT creator.tenant FROM pg_temp.audit_creates creator "
-            f"WHERE creator.task = {task}), (SELECT seeder.tenant "
-            f"FROM pg_temp.audit_disagreements gone JOIN {RECORDS} seeder "
-            f"ON seeder.seq = gone.seed_seq WHERE gone.claimed = {task} "
-            f"AND gone.task_id IS NULL LIMIT 1))")
+    task.create's (NULL for a worker's, and then no other), else that of the task.seed record
+    claiming it (known for the claimed tasks that are gone, the only ones asked about)."""
+    return (f"CASE WHEN EXISTS (SELECT FROM pg_temp.audit_creates creator "
+            f"WHERE creator.task = {task}) THEN (SELECT creator.tenant "
+            f"FROM pg_temp.audit_creates creator WHERE creator.task = {task}) "
+            f"ELSE (SELECT seeder.tenant FROM pg_temp.audit_disagreements gone "
+            f"JOIN {RECORDS} seeder ON seeder.seq = gone.seed_seq "
+            f"WHERE gone.claimed = {task} AND gone.task_id IS NULL LIMIT 1) END")
 
 
 def _one(ctx: AuditContext, query: str, params: dict[str, Any] | None = None
@@ -78,7 +79,7 @@ def acknowledged_creates_persist(ctx: AuditContext) -> Finding:
                     ELSE 'bad' END AS verdict,
                ARRAY[0, r.seq] AS ord,
                {brief_sql('r', task_id='r.observed_task', problem=problem)} AS sample
-        FROM {RECORDS} r LEFT JOIN tasks t ON t.id = r.observed_task
+        FROM {RECORDS} r LEFT JOIN public.tasks t ON t.id = r.observed_task
         WHERE r.op = 'task.create' AND r.outcome = 'ok'
         UNION ALL  -- the seeded tasks: only those missing or misowned are in disagreements
         SELECT CASE WHEN t.id IS NOT NULL THEN 'bad'
@@ -87,7 +88,7 @@ def acknowledged_creates_persist(ctx: AuditContext) -> Finding:
                ARRAY[1, d.pos],
                {brief_sql('s', task_id='d.claimed', problem=problem)}
         FROM pg_temp.audit_disagreements d JOIN {RECORDS} s ON s.seq = d.seed_seq
-             LEFT JOIN tasks t ON t.id = d.task_id
+             LEFT JOIN public.tasks t ON t.id = d.task_id
         WHERE d.claimed IS NOT NULL""")
     seen = _one(ctx, f"""
         SELECT count(*) FILTER (WHERE op = 'task.create' AND outcome = 'ok') AS acked,
@@ -120,10 +121,10 @@ def acknowledged_transitions_persist(ctx: AuditContext) -> Finding:
                           transition="x.from_status || '->' || x.to_status",
                           task_exists='e.task_exists')} AS sample
         FROM pg_temp.audit_transitions x JOIN {RECORDS} r ON r.seq = x.seq,
-             LATERAL (SELECT EXISTS (SELECT FROM task_events ev WHERE ev.task_id = x.task
+             LATERAL (SELECT EXISTS (SELECT FROM public.task_events ev WHERE ev.task_id = x.task
                                      AND ev.from_status = x.from_status
                                      AND ev.to_status = x.to_status) AS has_event,
-                             EXISTS (SELECT FROM tasks WHERE id = x.task) AS task_exists) e
+                             EXISTS (SELECT FROM public.tasks WHERE id = x.task) AS task_exists) e
         WHERE x.outcome = 'ok'""")
     return Finding(counts.get("bad", 0), bad,
                    {"acknowledged": seen["acked"],
@@ -141,12 +142,12 @@ def acknowledged_deletes_persist(ctx: AuditContext) -> Finding:
                {brief_sql('r', task_id='r.task')} AS sample
         FROM {RECORDS} r
         WHERE r.op = 'task.delete' AND r.outcome = 'ok'
-              AND EXISTS (SELECT FROM tasks t WHERE t.id = r.task)
+              AND EXISTS (SELECT FROM public.tasks t WHERE t.id = r.task)
         UNION ALL
         SELECT 'bad', ARRAY[1, r.seq], {brief_sql('r', user_id='r.user_ref')}
         FROM {RECORDS} r
         WHERE r.op = 'user.delete' AND r.outcome = 'ok'
-              AND EXISTS (SELECT FROM users u WHERE u.id = r.user_ref)""")
+              AND EXISTS (SELECT FROM public.users u WHERE u.id = r.user_ref)""")
     seen = _one(ctx, f"""
         SELECT count(*) FILTER (WHERE outcome = 'ok') AS acked,
                count(*) FILTER (WHERE outcome = 'unknown') AS unknown

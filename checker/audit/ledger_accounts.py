@@ -63,7 +63,7 @@ def acknowledged_registrations_persist(ctx: AuditContext) -> Finding:
                {brief_sql('r', user_id='r.observed_user', problem=
                           "CASE WHEN u.id IS NULL THEN 'missing' ELSE 'email differs' END")}
                    AS sample
-        FROM {RECORDS} r LEFT JOIN users u ON u.id = r.observed_user
+        FROM {RECORDS} r LEFT JOIN public.users u ON u.id = r.observed_user
         WHERE r.op = 'user.register' AND r.outcome = 'ok' AND r.observed_user IS NOT NULL""")
     return Finding(counts.get("bad", 0), bad,
                    {"acknowledged": sum(counts.values()),
@@ -103,7 +103,7 @@ def acknowledged_sessions_persist(ctx: AuditContext) -> Finding:
                r.seq AS ord,
                {brief_sql('r', session_id='r.session', problem=_SESSION_PROBLEM)}
                    AS sample
-        FROM logins r LEFT JOIN auth_sessions s ON s.id = r.session
+        FROM logins r LEFT JOIN public.auth_sessions s ON s.id = r.session
              LEFT JOIN ended e ON e.session = r.session
              LEFT JOIN unnamed un ON un.user_ref = r.account""",
         {"skew": ctx.options.history_skew})
@@ -126,7 +126,7 @@ def acknowledged_logouts_persist(ctx: AuditContext) -> Finding:
                {brief_sql('r', session_id='r.session', problem=
                           "CASE WHEN s.id IS NULL THEN 'missing' ELSE 'still live' END")}
                    AS sample
-        FROM {RECORDS} r LEFT JOIN auth_sessions s ON s.id = r.session
+        FROM {RECORDS} r LEFT JOIN public.auth_sessions s ON s.id = r.session
         WHERE r.op = 'logout' AND r.outcome = 'ok' AND r.session IS NOT NULL""")
     logouts = _counts(ctx, "logout")
     return Finding(counts.get("bad", 0), bad,
@@ -155,7 +155,7 @@ _LOGINS = f"""
         SELECT l.*, min(l.seq) OVER (PARTITION BY l.account) AS first
         FROM (SELECT r.seq, r.t0, r.t1, r.outcome, r.session, r.password_id, r.error,
                      coalesce(r.tenant, r.observed_user, b.observed_user,
-                              (SELECT u.id FROM users u WHERE lower(u.email) = r.email_key
+                              (SELECT u.id FROM public.users u WHERE lower(u.email) = r.email_key
                                LIMIT 1)) AS account
               FROM {RECORDS} r LEFT JOIN by_email b ON b.email_key = r.email_key
               WHERE r.op = 'login') AS l
@@ -198,7 +198,7 @@ def password_changes_take_effect(ctx: AuditContext) -> Finding:
                                  WHERE c.user_ref = g.account AND c.t0 > g.t1 + %(skew)s
                                  ORDER BY c.t0, c.seq LIMIT 1) AS c
              JOIN {RECORDS} rc ON rc.seq = c.seq
-             JOIN auth_sessions s ON s.id = g.session
+             JOIN public.auth_sessions s ON s.id = g.session
         WHERE g.outcome = 'ok' AND g.session IS NOT NULL AND s.revoked_at IS NULL
         UNION ALL  -- a password replaced before the login began signed in
         SELECT 'bad', ARRAY[2, u.first, u.seq],

@@ -49,7 +49,7 @@ _FIELDS = f"""
                     WHERE {explained_sql('f.task', 'o.owner')})
            END AS lost,
            CASE f.field WHEN 'title' THEN to_jsonb(t.title) ELSE t.payload END AS value
-    FROM f LEFT JOIN tasks t ON t.id = f.task
+    FROM f LEFT JOIN public.tasks t ON t.id = f.task
     ORDER BY f.first"""
 
 

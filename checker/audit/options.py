@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -72,3 +73,10 @@ class AuditOptions:
     history_skew: float = 0.0
     work_mem: str = "256MB"
     lock_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("clock_skew", "history_skew"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):  # NaN orders unlike any number
+                raise UsageError(f"{name.replace('_', ' ')} must be a finite number of "
+                                 f"seconds >= 0, got {value}")

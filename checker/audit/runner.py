@@ -46,8 +46,9 @@ def run_audit(url: str | URL, history: Iterable[HistoryRecord] | str | Path | No
         raise InfrastructureError(f"cannot connect to the database: {first_line(exc)}") \
             from None
     with conn:
-        # Before anything resolves a name: see below.
-        conn.execute("SELECT set_config('search_path', 'pg_catalog, pg_temp', false)")
+        # Before anything resolves a name (a statement, not a function: the database's own
+        # default path could lead a call to a look-alike). See below.
+        conn.execute(f"SET search_path = {HISTORY_PATH}")
         conn.commit()
         if records is not None:  # before the snapshot: a read-only transaction cannot CREATE
             history_tables.load(conn, records)
@@ -56,25 +57,59 @@ def run_audit(url: str | URL, history: Iterable[HistoryRecord] | str | Path | No
         # Names resolve in the catalogs and taskhub's schema only: a schema named after the
         # auditing role ("$user", first in the default path) holding look-alike tables, or a
         # function shadowing taskhub's, would otherwise be what the audit reads.
-        conn.execute("SELECT set_config('search_path', 'pg_catalog, public, pg_temp', true), "
+        conn.execute(f"SELECT set_config('search_path', '{AUDIT_PATH}', true), "
                      "set_config('work_mem', %s, true), set_config('jit', 'off', true), "
                      "set_config('lock_timeout', %s, true)",
                      (options.work_mem, f"{int(options.lock_timeout * 1000)}ms"))
         preconditions.require_full_view(conn)
         preconditions.require_head(conn)
+        history_failed = None
         if records is not None and any(check.needs_history for check in checks):
-            history_tables.prepare(conn, options.clock_skew)
+            history_failed = _prepare(conn, options)
         ctx = AuditContext(conn, options, has_history=records is not None)
-        results = tuple(_run_one(ctx, check) for check in checks)
+        results = tuple(_run_one(ctx, check, history_failed) for check in checks)
         conn.rollback()
     return AuditResult(results, time.perf_counter() - began)
 
 
-def _run_one(ctx: AuditContext, check: Check) -> CheckResult:
-    """One check inside a savepoint that is always rolled back (its SET LOCALs included)."""
+AUDIT_PATH = "pg_catalog, public, pg_temp"
+"""The search path of the database's own checks (taskhub's schema is `public`)."""
+HISTORY_PATH = "pg_catalog, pg_temp"
+"""The search path of everything that reads the history's tables: the catalogs and the
+audit's own temporary tables only. An exact-signature function in `public` (say
+`public.unnest(uuid[])`) would win over pg_catalog's polymorphic one even behind it in the
+path, and could hide violations or empty the history's tables; taskhub's tables are named
+`public.` there instead."""
+
+
+def _prepare(conn: psycopg.Connection[tuple[object, ...]], options: AuditOptions) -> str | None:
+    """`history_tables.prepare` in a savepoint, on the history's search path; the error (one
+    line) that the checks reading the history then report, if it failed (a lock timeout,
+    temporary space), while the database's own checks still run."""
+    conn.execute("SAVEPOINT audit_prepare")
+    try:
+        conn.execute(f"SET LOCAL search_path = {HISTORY_PATH}")
+        history_tables.prepare(conn, options.clock_skew)
+        conn.execute(f"SET LOCAL search_path = {AUDIT_PATH}")
+    except psycopg.Error as exc:
+        conn.execute("ROLLBACK TO SAVEPOINT audit_prepare")
+        return f"the history's tables could not be prepared: {first_line(exc)}"
+    conn.execute("RELEASE SAVEPOINT audit_prepare")
+    return None
+
+
+def _run_one(ctx: AuditContext, check: Check, history_failed: str | None = None
+             ) -> CheckResult:
+    """One check inside a savepoint that is always rolled back (its SET LOCALs included);
+    a check of the history runs on `HISTORY_PATH`."""
     began = time.perf_counter()
+    if check.needs_history and history_failed is not None:
+        return CheckResult(check.name, "error", 0, [], check.statement, 0.0,
+                           error=history_failed)
     ctx.conn.execute("SAVEPOINT audit_check")
     try:
+        if check.needs_history:
+            ctx.conn.execute(f"SET LOCAL search_path = {HISTORY_PATH}")
         finding = check.run(ctx)
     except Exception as exc:
         ctx.conn.execute("ROLLBACK TO SAVEPOINT audit_check")

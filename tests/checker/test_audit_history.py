@@ -88,6 +88,9 @@ def test_blank_lines_are_skipped() -> None:
     (line(op="task.create", args={}, observed={}), "an ok task.create needs observed.task_id"),
     (line(observed={"task_ids": ["nope"]}), "observed.task_ids must be a list of UUIDs"),
     (line(op="run.start", args={}), "run.start needs args.complete"),
+    (line()[:-1] + ', "error": NaN}', "NaN is not a JSON value"),
+    (line(op="user.delete", args={"user_id": "abc"}), "user.delete: args.user_id must be a UUID"),
+    (line(op="logout", args={"user_id": "ABC"}), "logout: args.user_id must be a UUID"),
 ])
 def test_malformed_lines_name_the_line(tmp_path: Path, bad: str, message: str) -> None:
     path = tmp_path / "history.jsonl"

@@ -113,3 +113,32 @@ def test_a_malformed_line_mid_stream_stops_the_audit_and_the_next_starts_clean(
         audit(db_url, path)
     write_history(path, full_history())
     assert audit(db_url, path).ok
+
+
+def test_a_look_alike_function_in_public_changes_no_verdict(db_url: URL) -> None:
+    """An exact-signature `public.unnest(uuid[])` would win over pg_catalog's polymorphic
+    one even behind it in the search path; the history's checks run without `public` in
+    theirs. Here it would hide the other tenant's row a client saw."""
+    seed(db_url)
+    tenant, other = str(task_owner(1, SMALL)), str(task_owner(2, SMALL))
+    with owner(db_url) as conn:
+        conn.execute("CREATE FUNCTION public.unnest(uuid[]) RETURNS SETOF uuid "
+                     "LANGUAGE sql AS 'SELECT NULL::uuid WHERE false'")
+    at = time.time() - 3600
+    leak = HistoryRecord("client-1", tenant, "task.list", {}, at, at, "ok",
+                         {"task_ids": [], "owner_ids": [other]})
+    result = audit(db_url, [*full_history(), leak])
+    assert_fails_only(result, "isolation.observed_rows_owned")
+    assert result.get("isolation.observed_rows_owned").samples[0]["owner"] == other
+
+
+def test_a_record_the_database_cannot_hold_is_named(db_url: URL) -> None:
+    """A NUL in a text field is valid JSON but no PostgreSQL text: the audit says which
+    record, in one line, instead of failing somewhere in its COPY."""
+    seed(db_url)
+    at = time.time() - 3600
+    bad = HistoryRecord("client-1", None, "task.claim", {"n": 1}, at, at, "fail", {},
+                        "boom\x00")
+    with pytest.raises(UsageError) as caught:
+        audit(db_url, [*full_history(), bad])
+    assert "cannot be audited" in str(caught.value) and "task.claim" in str(caught.value)

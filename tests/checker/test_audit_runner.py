@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import URL
 
-from checker.audit import CHECKS, FAMILIES, OWASP_MINIMUM, run_audit
+from checker.audit import CHECKS, FAMILIES, OWASP_MINIMUM, AuditOptions, run_audit
 from checker.audit.registry import select
 from checker.audit.synthetic import Population
 from checker.errors import InfrastructureError, UsageError
@@ -100,3 +100,12 @@ def test_selection() -> None:
 def test_unreachable_database() -> None:
     with pytest.raises(InfrastructureError, match="cannot connect"):
         run_audit("postgresql://nobody:x@127.0.0.1:1/none")
+
+
+@pytest.mark.parametrize("skew", [float("nan"), float("inf"), -1.0])
+def test_a_skew_that_is_no_number_of_seconds_is_refused(skew: float) -> None:
+    """NaN orders unlike any number in SQL and in Python alike: it would decide verdicts."""
+    with pytest.raises(UsageError, match="must be a finite number of seconds"):
+        AuditOptions(history_skew=skew)
+    with pytest.raises(UsageError, match="must be a finite number of seconds"):
+        AuditOptions(clock_skew=skew)
