@@ -399,9 +399,3 @@ class HistoryWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def iter_ops(records: Iterable[HistoryRecord], *ops: str) -> Iterator[HistoryRecord]:
-    """The records whose op is one of `ops`."""
-    wanted = set(ops)
-    return (record for record in records if record.op in wanted)

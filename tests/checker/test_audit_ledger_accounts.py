@@ -202,7 +202,9 @@ def test_a_change_that_revoked_the_earlier_session_passes(db_url: URL) -> None:
     seed(db_url)
     session = live_session(db_url)
     revoke(db_url, session)
-    assert_fails_only(audit(db_url, history(login(NOW, session), change(NOW + 1))))
+    result = audit(db_url, history(login(NOW, session), change(NOW + 1)))
+    assert_fails_only(result)
+    assert result.get(CHANGES).details == {"acknowledged_changes": 1, "logins_checked": 1}
 
 
 def test_a_replaced_password_signed_in(db_url: URL) -> None:
